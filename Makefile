@@ -1,0 +1,82 @@
+# tensorblob: libtensorblob, its tests and benchmarks.
+#
+#   make            build the library and test programs (installs Debian deps first)
+#   make test       build and run every test; ends with "N passed, M failed"
+#   make asan       the same tests on an ASan + UBSan build (in build/asan)
+#   make bench      store benchmark (tests/bench), ratios against memcpy
+#   make deps       install the Debian packages the project needs
+
+BUILD    ?= build
+CXX      ?= g++
+OPT      ?= -O2 -g
+SAN      ?=
+PKGS     := nlohmann_json
+CPPFLAGS += -Iinclude -Isrc/store $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CXXFLAGS += -std=c++20 $(OPT) $(SAN) -Wall -Wextra -pedantic -MMD -MP
+LDFLAGS  += $(SAN)
+LDLIBS   += -pthread
+
+# Every Debian package the project uses (build, tests, the python reference tools).
+DEB_PACKAGES := g++ make pkg-config nlohmann-json3-dev catch2 libxxhash-dev xxhash \
+                libfuse3-dev fuse3 libyaml-cpp-dev libsystemd-dev python3 python3-numpy python3-xxhash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+LIB_SRCS   := $(wildcard src/store/*.cc)
+LIB_OBJS   := $(LIB_SRCS:%.cc=$(BUILD)/%.o)
+LIB        := $(BUILD)/libtensorblob.a
+UNIT_SRCS  := $(wildcard tests/unit/*.cc)
+UNIT_OBJS  := $(UNIT_SRCS:%.cc=$(BUILD)/%.o)
+UNIT_BIN   := $(BUILD)/tests/unit_tests
+TOOL_SRCS  := $(wildcard tests/conformance/*.cc)
+TOOL_BINS  := $(TOOL_SRCS:tests/conformance/%.cc=$(BUILD)/tests/%)
+BENCH_SRCS := $(wildcard tests/bench/*.cc)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cc=$(BUILD)/bench/%)
+
+.PHONY: all deps test asan bench clean
+.DEFAULT_GOAL := all
+
+all: $(LIB) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/%.o: %.cc | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/conformance/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+test: all
+	tests/run_tests.sh $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+bench: $(BENCH_BINS)
+	$(BUILD)/bench/store_bench
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)

@@ -1,0 +1,154 @@
+// A Blob is a dynamic-sized store of same-shaped tensors kept in a directory
+// of fixed-size, memory-mapped block files, with a file-like API: open modes,
+// a cursor, read, write, seek, truncate, extend, plus random access by index,
+// slice and gather. The directory layout is Python tensorblob's (FORMATS.md 3),
+// so either side opens what the other wrote.
+//
+// Ownership: a Blob owns its directory handle, its writer lock and the block
+// mappings in its LRU cache; values returned by read/get/slice/gather are
+// independent copies the caller owns. An ItemView shares ownership of one
+// block mapping, so it stays valid after eviction or close.
+//
+// Thread safety: random access (get, slice, gather, item_view, read_items,
+// size) is safe from many threads at once while no thread writes. The cursor
+// methods (seek, read, next, write) and truncate/extend/flush/close need
+// external synchronization, like a FILE*.
+//
+// Durability: writes reach the block files at once, but only flush(),
+// close(), truncate() and extend() commit them: the block data is synced,
+// then .stat is replaced atomically (temp file, fsync, rename, fsync of the
+// directory). A crash at any moment leaves the last committed state readable.
+// Writers hold an exclusive lock on the directory; readers take no lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tensorblob/blob_format.h"
+#include "tensorblob/dtype.h"
+#include "tensorblob/tensor.h"
+
+namespace tensorblob {
+
+enum class Whence { kSet = 0, kCur = 1, kEnd = 2 };
+
+// What an open-mode string allows, parsed by parse_open_mode.
+struct OpenMode {
+  std::string text;      // "r", "w", "a", "r+", "w+", "a+"
+  bool readable = false;
+  bool writable = false;
+  bool append = false;    // every write goes to the end
+  bool truncate = false;  // "w": create, or empty an existing blob
+  bool must_exist = false;
+};
+
+// Exactly one of r/w/a, optionally one '+' after it. Throws Error(kInvalidArgument).
+OpenMode parse_open_mode(std::string_view mode);
+
+struct OpenOptions {
+  // Needed only to create a new blob (modes w, w+); an existing blob keeps its
+  // stored config and ignores these, as tensorblob does.
+  std::string dtype;            // torch name or alias; empty = not given
+  std::optional<Shape> shape;   // per-tensor shape; {} is a 0-d tensor
+  int64_t block_size = kDefaultBlockSize;
+  ConfFlavor conf_flavor = ConfFlavor::kShort;
+  // Most block mappings kept at once; 0 means vm.max_map_count / 16.
+  size_t max_cached_blocks = 0;
+};
+
+// Zero-copy access to one tensor's bytes inside its block mapping.
+struct ItemView {
+  std::shared_ptr<const void> keep_alive;  // the mapping; valid while held
+  const std::byte* data = nullptr;
+  size_t size = 0;
+};
+
+class Blob {
+ public:
+  // Opens or creates the blob directory `path` in `mode` (see OpenMode).
+  // Throws Error: kNotFound (r, r+, a, a+ on a missing blob), kInvalidArgument
+  // (bad mode; new blob without dtype/shape), kFormat (damaged .conf/.stat),
+  // kBusy (another writer holds the lock), kIo.
+  static Blob open(const std::string& path, std::string_view mode = "r",
+                   const OpenOptions& options = {});
+
+  // Deletes a blob: its blocks, .conf and .stat, then the directory if nothing
+  // else is left in it. Returns whether the directory itself was removed.
+  static bool remove(const std::string& path);
+
+  Blob(Blob&&) noexcept;
+  Blob& operator=(Blob&&) noexcept;
+  ~Blob();  // closes (committing writes) and swallows errors; call close() to see them
+
+  const std::string& path() const;
+  const OpenMode& mode() const;
+  const BlobConf& conf() const;
+  DType dtype() const { return conf().dtype; }
+  const Shape& shape() const { return conf().shape; }
+  int64_t item_bytes() const { return conf().item_bytes; }
+  int64_t block_size() const { return conf().block_size; }
+  int64_t size() const;  // number of tensors, including uncommitted writes
+  bool closed() const;
+
+  // Cursor, in tensors. seek clamps the result to [0, size()] and returns it.
+  int64_t seek(int64_t offset, Whence whence = Whence::kSet);
+  int64_t tell() const;
+
+  // Reads n tensors (or all remaining when n < 0) from the cursor and advances
+  // it. Returns shape (k, *shape()), k ≤ n; k == 0 at the end.
+  Tensor read(int64_t n = -1);
+  // The tensor at the cursor, advancing it; nullopt at the end.
+  std::optional<Tensor> next();
+
+  // Writes tensors at the cursor (at the end in append modes): overwrites in
+  // place, extends past the end, adds blocks as needed. `t` is one tensor of
+  // shape() or a batch of shape (n, *shape()) of dtype(). Returns n.
+  // Throws Error(kInvalidArgument) on a dtype or shape mismatch.
+  int64_t write(const Tensor& t);
+  // Writes n tensors from raw C-order bytes (n × item_bytes() of them).
+  int64_t write_raw(const void* data, int64_t n);
+
+  // Cuts the blob to `pos` tensors (default: the cursor), deletes whole blocks
+  // past the end, and commits. Throws Error(kOutOfRange) if pos > size().
+  void truncate(std::optional<int64_t> pos = std::nullopt);
+
+  // Appends every tensor of `other` (same dtype and shape) and commits.
+  // keep_order = false takes tensorblob's fast path when block sizes match:
+  // other's full blocks are copied as files, then this blob's partial last
+  // block and other's partial last block are written after them, so tensor
+  // order changes unless this blob was block-aligned. keep_order = true copies
+  // tensor by tensor and preserves order.
+  void extend(const Blob& other, bool keep_order = false);
+
+  // Commits: syncs written blocks, then atomically replaces .stat.
+  void flush();
+  // Commits if writable, releases the lock and every mapping. Idempotent.
+  void close();
+
+  // Random access; negative indices count from the end, as in Python.
+  // Throws Error(kOutOfRange) naming the index and the size.
+  Tensor get(int64_t index) const;
+  // Python slice semantics; step may be negative, not zero.
+  Tensor slice(std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step = 1) const;
+  // Tensors at `indices`, in the caller's order (read block by block).
+  Tensor gather(std::span<const int64_t> indices) const;
+  // Zero-copy bytes of tensor `index` (non-negative, < size()).
+  ItemView item_view(int64_t index) const;
+  // Copies tensors [first, first + n) into dst (n × item_bytes() bytes).
+  void read_items(int64_t first, int64_t n, void* dst) const;
+
+  // Block mappings currently cached (for tests and diagnostics).
+  size_t cached_blocks() const;
+
+ private:
+  class Impl;
+  explicit Blob(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tensorblob

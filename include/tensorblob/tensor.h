@@ -1,0 +1,63 @@
+// An owned, contiguous, C-order tensor: the values a Blob reads and writes.
+//
+// Tensor owns its bytes (zero-initialised on construction). It carries no
+// strides: data is always C order in the machine's byte order, exactly as in
+// the block files. Not thread-safe; copy it to share.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <utility>
+#include <span>
+#include <vector>
+
+#include "tensorblob/dtype.h"
+
+namespace tensorblob {
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Zero-filled tensor of the given dtype and shape.
+  Tensor(DType dtype, Shape shape);
+
+  // A tensor holding a copy of `values`, with `shape` (whose element count must
+  // match). T's size must equal the dtype's itemsize.
+  template <typename T>
+  static Tensor from(DType dtype, Shape shape, std::span<const T> values) {
+    Tensor t(dtype, std::move(shape));
+    if (values.size_bytes() != t.nbytes()) throw_size_mismatch(values.size_bytes(), t.nbytes());
+    if (!values.empty()) std::memcpy(t.data(), values.data(), t.nbytes());
+    return t;
+  }
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  size_t nbytes() const { return bytes_.size(); }
+  std::byte* data() { return bytes_.data(); }
+  const std::byte* data() const { return bytes_.data(); }
+
+  // The elements as T; T's size must equal the dtype's itemsize.
+  template <typename T>
+  std::span<const T> values() const {
+    check_elem_size(sizeof(T));
+    return {reinterpret_cast<const T*>(bytes_.data()), bytes_.size() / sizeof(T)};
+  }
+  template <typename T>
+  std::span<T> values() {
+    check_elem_size(sizeof(T));
+    return {reinterpret_cast<T*>(bytes_.data()), bytes_.size() / sizeof(T)};
+  }
+
+  bool operator==(const Tensor& other) const = default;
+
+ private:
+  void check_elem_size(size_t size) const;
+  [[noreturn]] static void throw_size_mismatch(size_t got, size_t want);
+
+  DType dtype_ = DType::kUInt8;
+  Shape shape_;
+  std::vector<std::byte> bytes_;
+};
+
+}  // namespace tensorblob

@@ -1,0 +1,161 @@
+// Damaged and hostile blob directories: every one is a clear error that names
+// the file, never a crash, never a silent wrong answer, never a write.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "tensorblob/blob.h"
+#include "tensorblob/error.h"
+#include "test_util.h"
+
+using namespace tensorblob;
+using testutil::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A committed blob of 5 float32 (2,) tensors in blocks of 2: three block files.
+std::string make_blob(const TempDir& t) {
+  std::string p = t / "b";
+  Blob b = Blob::open(p, "w", testutil::f32_options({2}, 2));
+  b.write(testutil::iota_f32(5, {2}));
+  return p;
+}
+
+std::string block_path(const std::string& p, int k) {
+  return p + "/" + parse_blob_status(testutil::read_file(p + "/.stat"), "s").blocks.at(k);
+}
+
+Errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  FAIL("expected an error");
+  return Errc::kIo;
+}
+
+}  // namespace
+
+TEST_CASE("a missing .conf is an error naming it, in every mode") {
+  TempDir t;
+  std::string p = make_blob(t);
+  fs::remove(p + "/.conf");
+  for (const char* mode : {"r", "r+", "a", "a+", "w", "w+"}) {
+    INFO(mode);
+    CHECK_THROWS_WITH(Blob::open(p, mode, testutil::f32_options({2}, 2)),
+                      Catch::Contains(p + "/.conf: missing"));
+  }
+  CHECK(testutil::block_files(p).size() == 3);  // nothing was deleted
+}
+
+TEST_CASE("a missing .stat is an error naming it and nothing is modified") {
+  TempDir t;
+  std::string p = make_blob(t);
+  fs::remove(p + "/.stat");
+  for (const char* mode : {"r", "r+", "a", "w"}) {
+    INFO(mode);
+    CHECK_THROWS_WITH(Blob::open(p, mode), Catch::Contains(p + "/.stat: status file missing"));
+  }
+  CHECK(!fs::exists(p + "/.stat"));
+  CHECK(testutil::block_files(p).size() == 3);
+}
+
+TEST_CASE("corrupt .conf and .stat files are format errors naming the file") {
+  TempDir t;
+  std::string p = make_blob(t);
+  std::string conf = testutil::read_file(p + "/.conf"), stat = testutil::read_file(p + "/.stat");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {".conf", ""},
+      {".conf", conf.substr(0, conf.size() / 2)},
+      {".conf", "\xff\xfe garbage"},
+      {".stat", ""},
+      {".stat", stat.substr(0, 10)},
+      {".stat", R"({"len":5,"bds":["../b/x","y","z"]})"},
+      {".stat", R"({"len":9,"bds":[]})"},
+  };
+  for (const auto& [file, content] : cases) {
+    INFO(file << " = " << content);
+    testutil::write_file(p + "/.conf", conf);
+    testutil::write_file(p + "/.stat", stat);
+    testutil::write_file(p + "/" + file, content);
+    CHECK(code_of([&] { Blob::open(p, "r"); }) == Errc::kFormat);
+    CHECK_THROWS_WITH(Blob::open(p, "r"), Catch::Contains(p + "/" + file));
+  }
+}
+
+TEST_CASE(".stat listing too few blocks for its length is refused") {
+  TempDir t;
+  std::string p = make_blob(t);
+  auto st = parse_blob_status(testutil::read_file(p + "/.stat"), "s");
+  st.blocks.pop_back();
+  testutil::write_file(p + "/.stat", format_blob_status(st));
+  CHECK_THROWS_WITH(Blob::open(p, "r"), Catch::Contains("5 tensors need 3 blocks of 2 but only 2 are listed"));
+}
+
+TEST_CASE("a missing block fails only the reads that touch it, naming the file") {
+  TempDir t;
+  std::string p = make_blob(t);
+  std::string gone = block_path(p, 1);
+  fs::remove(gone);
+  Blob r = Blob::open(p, "r");
+  CHECK(testutil::first(r.get(0)) == 0);
+  CHECK(testutil::first(r.get(4)) == 4000);
+  CHECK_THROWS_WITH(r.get(2), Catch::Contains(gone + ": block file listed in .stat is missing"));
+  CHECK(code_of([&] { r.get(3); }) == Errc::kNotFound);
+  CHECK_THROWS_WITH(r.read(), Catch::Contains(gone));
+  CHECK(!fs::exists(gone));  // never recreated, unlike Python
+}
+
+TEST_CASE("a short block is an error naming it and is not extended") {
+  TempDir t;
+  std::string p = make_blob(t);
+  std::string shrunk = block_path(p, 2);
+  fs::resize_file(shrunk, 7);
+  Blob r = Blob::open(p, "r+");
+  CHECK_THROWS_WITH(r.get(4), Catch::Contains(shrunk + ": block file is 7 bytes, expected 16"));
+  CHECK(code_of([&] { r.get(-1); }) == Errc::kFormat);
+  CHECK(fs::file_size(shrunk) == 7);
+  CHECK(testutil::first(r.get(1)) == 1000);
+}
+
+TEST_CASE("a longer block is accepted and its extra bytes ignored") {
+  TempDir t;
+  std::string p = make_blob(t);
+  fs::resize_file(block_path(p, 0), 1000);
+  CHECK(testutil::first(Blob::open(p, "r").get(1)) == 1000);
+}
+
+TEST_CASE("a block replaced by a directory or a symlink is refused") {
+  TempDir t;
+  std::string p = make_blob(t);
+  std::string b0 = block_path(p, 0), b1 = block_path(p, 1);
+  fs::remove(b0);
+  fs::create_directory(b0);
+  testutil::write_file(t / "outside", std::string(16, 'x'));
+  fs::remove(b1);
+  fs::create_symlink(t / "outside", b1);
+  Blob r = Blob::open(p, "r");
+  CHECK_THROWS_WITH(r.get(0), Catch::Contains(b0 + ": block file is not a regular file"));
+  CHECK_THROWS_WITH(r.get(2), Catch::Contains(b1 + ": block file is a symbolic link"));
+  CHECK(testutil::first(r.get(4)) == 4000);
+}
+
+TEST_CASE("unlisted files and leftover temp files in the directory are ignored") {
+  TempDir t;
+  std::string p = make_blob(t);
+  testutil::write_file(p + "/.stat.tmp", "{garbage");
+  testutil::write_file(p + "/0f0f0f0f-0000-4000-8000-000000000000", "orphan");
+  Blob r = Blob::open(p, "r");
+  CHECK(r.size() == 5);
+  CHECK(testutil::first(r.get(4)) == 4000);
+}
+
+TEST_CASE("a read-only directory opens for reading") {
+  TempDir t;
+  std::string p = make_blob(t);
+  ::chmod(p.c_str(), 0555);
+  CHECK(Blob::open(p, "r").size() == 5);
+  ::chmod(p.c_str(), 0755);
+}

@@ -137,6 +137,8 @@ class Blob {
   Tensor slice(std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step = 1) const;
   // Tensors at `indices`, in the caller's order (read block by block).
   Tensor gather(std::span<const int64_t> indices) const;
+  // The same into dst (indices.size() × item_bytes() bytes), for reused buffers.
+  void gather_into(std::span<const int64_t> indices, void* dst) const;
   // Zero-copy bytes of tensor `index` (non-negative, < size()).
   ItemView item_view(int64_t index) const;
   // Copies tensors [first, first + n) into dst (n × item_bytes() bytes).

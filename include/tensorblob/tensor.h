@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <utility>
 #include <span>
 #include <vector>
@@ -15,11 +17,34 @@
 
 namespace tensorblob {
 
+namespace detail {
+// Leaves bytes uninitialised on resize, so a tensor about to be overwritten
+// by a read is not zero-filled first (one pass over memory instead of two).
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+}  // namespace detail
+
 class Tensor {
  public:
   Tensor() = default;
   // Zero-filled tensor of the given dtype and shape.
   Tensor(DType dtype, Shape shape);
+  // A tensor whose bytes the caller will overwrite entirely (not zero-filled).
+  static Tensor uninitialized(DType dtype, Shape shape);
 
   // A tensor holding a copy of `values`, with `shape` (whose element count must
   // match). T's size must equal the dtype's itemsize.
@@ -57,7 +82,7 @@ class Tensor {
 
   DType dtype_ = DType::kUInt8;
   Shape shape_;
-  std::vector<std::byte> bytes_;
+  std::vector<std::byte, detail::DefaultInitAllocator<std::byte>> bytes_;
 };
 
 }  // namespace tensorblob

@@ -373,7 +373,7 @@ Tensor Blob::read(int64_t n) {
   int64_t k = (n < 0 || n > avail) ? avail : n;
   Shape s = impl_->conf.shape;
   s.insert(s.begin(), k);
-  Tensor out(impl_->conf.dtype, std::move(s));
+  Tensor out = Tensor::uninitialized(impl_->conf.dtype, std::move(s));
   impl_->copy_items(impl_->pos, k, out.data());
   impl_->pos += k;
   return out;
@@ -498,7 +498,7 @@ void Blob::close() {
 Tensor Blob::get(int64_t index) const {
   impl_->check_readable();
   int64_t i = impl_->normalize_index(index);
-  Tensor out(impl_->conf.dtype, impl_->conf.shape);
+  Tensor out = Tensor::uninitialized(impl_->conf.dtype, impl_->conf.shape);
   impl_->copy_items(i, 1, out.data());
   return out;
 }
@@ -524,7 +524,7 @@ Tensor Blob::slice(std::optional<int64_t> start, std::optional<int64_t> stop, in
   if (step == 1) {
     Shape s = m.conf.shape;
     s.insert(s.begin(), count);
-    Tensor out(m.conf.dtype, std::move(s));
+    Tensor out = Tensor::uninitialized(m.conf.dtype, std::move(s));
     m.copy_items(a, count, out.data());
     return out;
   }
@@ -535,24 +535,42 @@ Tensor Blob::slice(std::optional<int64_t> start, std::optional<int64_t> stop, in
 
 Tensor Blob::gather(std::span<const int64_t> indices) const {
   const Impl& m = *impl_;
+  Shape s = m.conf.shape;
+  s.insert(s.begin(), static_cast<int64_t>(indices.size()));
+  Tensor out = Tensor::uninitialized(m.conf.dtype, std::move(s));
+  gather_into(indices, out.data());
+  return out;
+}
+
+void Blob::gather_into(std::span<const int64_t> indices, void* dst) const {
+  const Impl& m = *impl_;
   m.check_readable();
   const int64_t item = m.conf.item_bytes, B = m.conf.block_size;
   std::vector<std::pair<int64_t, size_t>> order(indices.size());  // (tensor, output slot)
   for (size_t k = 0; k < indices.size(); ++k) order[k] = {m.normalize_index(indices[k]), k};
   std::sort(order.begin(), order.end());
-  Shape s = m.conf.shape;
-  s.insert(s.begin(), static_cast<int64_t>(indices.size()));
-  Tensor out(m.conf.dtype, std::move(s));
-  std::shared_ptr<const Mapping> mapping;
+  // Resolve every source address first (one cache lookup per block touched),
+  // so the copy loop can prefetch a few tensors ahead: random tensors are
+  // DRAM-latency bound, and overlapping the misses is what beats memcpy.
+  std::vector<std::shared_ptr<const Mapping>> held;
+  std::vector<const std::byte*> from(order.size());
   int64_t mapped_block = -1;
-  for (const auto& [i, slot] : order) {
-    if (i / B != mapped_block) {  // one cache lookup per block touched
+  for (size_t k = 0; k < order.size(); ++k) {
+    int64_t i = order[k].first;
+    if (i / B != mapped_block) {
       mapped_block = i / B;
-      mapping = m.block(static_cast<size_t>(mapped_block));
+      held.push_back(m.block(static_cast<size_t>(mapped_block)));
     }
-    std::memcpy(out.data() + slot * item, mapping->data() + (i % B) * item, static_cast<size_t>(item));
+    from[k] = held.back()->data() + (i % B) * item;
   }
-  return out;
+  constexpr size_t kAhead = 8, kLines = 48;
+  auto* out = static_cast<std::byte*>(dst);
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (k + kAhead < order.size())
+      for (size_t line = 0; line < kLines && static_cast<int64_t>(line * 64) < item; ++line)
+        __builtin_prefetch(from[k + kAhead] + line * 64);
+    std::memcpy(out + order[k].second * item, from[k], static_cast<size_t>(item));
+  }
 }
 
 ItemView Blob::item_view(int64_t index) const {

@@ -6,10 +6,17 @@
 
 namespace tensorblob {
 
-Tensor::Tensor(DType dtype, Shape shape)
-    : dtype_(dtype),
-      shape_(std::move(shape)),
-      bytes_(static_cast<size_t>(item_bytes(dtype, shape_))) {}
+Tensor Tensor::uninitialized(DType dtype, Shape shape) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.bytes_.resize(static_cast<size_t>(item_bytes(dtype, t.shape_)));
+  return t;
+}
+
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(uninitialized(dtype, std::move(shape))) {
+  if (!bytes_.empty()) std::memset(bytes_.data(), 0, bytes_.size());
+}
 
 void Tensor::check_elem_size(size_t size) const {
   if (size != dtype_info(dtype_).itemsize)

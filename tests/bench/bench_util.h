@@ -1,0 +1,55 @@
+// Small helpers shared by the benchmarks: timing, medians, the machine line.
+#pragma once
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+inline double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+inline double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+// "AMD EPYC, 2 cores, 23.4 GiB, Linux 6.1.0, ext4 at /tmp": what a result was measured on.
+inline std::string machine_line(const std::string& dir) {
+  std::string cpu = "unknown cpu";
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  utsname u{};
+  ::uname(&u);
+  double gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 30);
+  std::string fstype = "?";
+  std::ifstream mounts("/proc/mounts");
+  size_t best = 0;
+  for (std::string dev, mnt, type, rest; mounts >> dev >> mnt >> type && std::getline(mounts, rest);)
+    if (dir.rfind(mnt, 0) == 0 && mnt.size() >= best) {
+      best = mnt.size();
+      fstype = type;
+    }
+  char mem[32];
+  std::snprintf(mem, sizeof mem, "%.1f GiB", gib);
+  return cpu + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores, " + mem + ", Linux " + u.release +
+         ", " + fstype + " at " + dir;
+}
+
+}  // namespace bench

@@ -1,0 +1,200 @@
+// Store benchmark (make bench): a 500,000 × 768 float32 blob (about 1.5 GB),
+// warm page cache. Every figure is printed next to a baseline measured in the
+// same run and as a ratio to it:
+//   sequential write, sequential read  vs memcpy of the same bytes
+//   random single-tensor get            vs memcpy of one tensor from a random place
+//   random gather of 512 tensors        vs 512 such memcpys
+// Usage: store_bench [--count N] [--dir DIR] (DIR default $TMPDIR or /tmp).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "tensorblob/blob.h"
+#include "tensorblob/error.h"
+
+using namespace tensorblob;
+using bench::median;
+using bench::now_s;
+
+namespace {
+
+constexpr int64_t kDim = 768;
+constexpr int64_t kItem = kDim * 4;
+constexpr int64_t kChunk = 8192;  // tensors per write/read call, a typical batch
+
+// Time of memcpy(dst, src, n) over the whole buffer, chunk by chunk like the blob calls.
+double time_memcpy(std::byte* dst, const std::byte* src, int64_t count) {
+  double t0 = now_s();
+  for (int64_t i = 0; i < count; i += kChunk) {
+    int64_t k = std::min(kChunk, count - i);
+    std::memcpy(dst + i * kItem, src + i * kItem, static_cast<size_t>(k * kItem));
+  }
+  return now_s() - t0;
+}
+
+void row(const char* what, double ours, double base, const char* unit, bool higher_is_better) {
+  double ratio = higher_is_better ? ours / base : base / ours;
+  std::printf("%-34s %12.3f %-6s baseline %12.3f %-6s ratio %.2fx\n", what, ours, unit, base, unit, ratio);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t count = 500'000;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = tmp ? tmp : "/tmp";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--count")) count = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+  }
+  std::string path = dir + "/tblob-bench-" + std::to_string(::getpid());
+  std::printf("machine: %s\n", bench::machine_line(dir).c_str());
+  std::printf("blob: %lld x %lld float32 = %.2f GB, block_size 8192\n\n", static_cast<long long>(count),
+              static_cast<long long>(kDim), static_cast<double>(count * kItem) / 1e9);
+
+  const size_t bytes = static_cast<size_t>(count * kItem);
+  std::vector<std::byte> src(bytes), dst(bytes);  // both touched below, so no page faults are timed
+  std::mt19937_64 rng(42);
+  for (size_t i = 0; i < bytes; i += 8) {
+    uint64_t x = rng();
+    std::memcpy(&src[i], &x, 8);
+  }
+  std::memset(dst.data(), 1, bytes);
+
+  try {
+    std::vector<double> mc;
+    for (int r = 0; r < 3; ++r) mc.push_back(time_memcpy(dst.data(), src.data(), count));
+    const double t_memcpy = median(mc);
+    const double gbps = static_cast<double>(bytes) / 1e9;
+
+    // Sequential write: a fresh blob, batches of kChunk tensors, into the page
+    // cache. Writing fresh file pages is bounded by the kernel, not by memcpy,
+    // so the same bytes written with pwrite() to a fresh plain file on the
+    // same filesystem are a second baseline. Runs alternate; medians count.
+    std::vector<double> t_writes, t_native, t_flushes;
+    const std::string native = path + ".native";
+    auto write_native = [&] {
+      ::sync();  // earlier runs' dirty pages must not be written back during the timing
+      double t0 = now_s();
+      int fd = ::open(native.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) throw Error(Errc::kIo, native + ": cannot create");
+      // Sized first, as the blob's blocks are: on ext4, writes that extend a
+      // file are several times slower than writes inside its size.
+      if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) throw Error(Errc::kIo, native + ": cannot size");
+      for (int64_t i = 0; i < count; i += kChunk) {
+        size_t n = static_cast<size_t>(std::min(kChunk, count - i) * kItem);
+        if (::pwrite(fd, src.data() + i * kItem, n, i * kItem) != static_cast<ssize_t>(n))
+          throw Error(Errc::kIo, native + ": short write");
+      }
+      ::close(fd);
+      double t = now_s() - t0;
+      std::filesystem::remove(native);
+      return t;
+    };
+    auto write_blob = [&] {
+      std::filesystem::remove_all(path);
+      ::sync();
+      OpenOptions o;
+      o.dtype = "float32";
+      o.shape = Shape{kDim};
+      Blob w = Blob::open(path, "w", o);
+      double t0 = now_s();
+      for (int64_t i = 0; i < count; i += kChunk) w.write_raw(src.data() + i * kItem, std::min(kChunk, count - i));
+      t_writes.push_back(now_s() - t0);
+      t0 = now_s();
+      w.close();
+      t_flushes.push_back(now_s() - t0);
+    };
+    // A VM's first touch of a physical page is slow; one untimed pass gives
+    // both sides pages the guest has used before. Then alternate the order.
+    write_native();
+    for (int rep = 0; rep < 4; ++rep) {
+      if (rep % 2) {
+        write_blob();
+        t_native.push_back(write_native());
+      } else {
+        t_native.push_back(write_native());
+        write_blob();
+      }
+    }
+    const double t_write = median(t_writes);
+    row("sequential write (GB/s)", gbps / t_write, gbps / t_memcpy, "GB/s", true);
+    row("  same, vs pwrite() to a plain file", gbps / t_write, gbps / median(t_native), "GB/s", true);
+    std::printf("%-34s %12.3f s      (fsync of %.2f GB; not in the ratios)\n", "  then close (commit)",
+                median(t_flushes), gbps);
+
+    Blob r = Blob::open(path, "r");
+    std::vector<double> rd;
+    for (int rep = 0; rep < 4; ++rep) {  // the first pass maps and faults the blocks in
+      double t0 = now_s();
+      for (int64_t i = 0; i < count; i += kChunk) r.read_items(i, std::min(kChunk, count - i), dst.data() + i * kItem);
+      if (rep) rd.push_back(now_s() - t0);
+    }
+    if (std::memcmp(dst.data(), src.data(), bytes) != 0) throw Error(Errc::kIo, "read back differs from written");
+    row("sequential read (GB/s)", gbps / median(rd), gbps / t_memcpy, "GB/s", true);
+
+    // Random single tensors: get() returns an owned copy; baseline copies one
+    // tensor from a random place in memory.
+    const int samples = 200'000;
+    std::vector<int64_t> idx(samples);
+    for (auto& i : idx) i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+    std::vector<double> t_get, t_one, t_view;
+    std::vector<std::byte> one(kItem);
+    volatile float sink = 0;
+    for (int s = 0; s < samples; ++s) {
+      double t0 = now_s();
+      Tensor x = r.get(idx[s]);
+      double t1 = now_s();
+      sink = sink + x.values<float>()[0];
+      std::memcpy(one.data(), src.data() + idx[(s + 1) % samples] * kItem, kItem);
+      double t2 = now_s();
+      sink = sink + static_cast<float>(one[0]);
+      ItemView v = r.item_view(idx[(s + 2) % samples]);
+      double t3 = now_s();
+      sink = sink + static_cast<float>(v.data[0]);
+      t_get.push_back(t1 - t0);
+      t_one.push_back(t2 - t1);
+      t_view.push_back(t3 - t2);
+    }
+    row("random get(i), median (us)", median(t_get) * 1e6, median(t_one) * 1e6, "us", false);
+    row("random item_view(i), median (us)", median(t_view) * 1e6, median(t_one) * 1e6, "us", false);
+
+    // Random gather of 512 tensors.
+    const int reps = 3000;
+    std::vector<double> t_gather, t_into, t_base;
+    std::vector<std::byte> reused(512 * kItem, std::byte{1});
+    std::vector<int64_t> g(512);
+    std::vector<std::byte> out(512 * kItem);
+    for (int rep = 0; rep < reps; ++rep) {
+      for (auto& i : g) i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+      double t0 = now_s();
+      Tensor x = r.gather(g);
+      double t1 = now_s();
+      for (size_t k = 0; k < g.size(); ++k) std::memcpy(out.data() + k * kItem, src.data() + g[k] * kItem, kItem);
+      double t2 = now_s();
+      for (auto& i : g) i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+      double t3 = now_s();
+      r.gather_into(g, reused.data());
+      t_into.push_back(now_s() - t3);
+      sink = sink + x.values<float>()[0] + static_cast<float>(out[0]);
+      t_gather.push_back(t1 - t0);
+      t_base.push_back(t2 - t1);
+    }
+    row("random gather 512, median (us)", median(t_gather) * 1e6, median(t_base) * 1e6, "us", false);
+    row("  gather_into a reused buffer", median(t_into) * 1e6, median(t_base) * 1e6, "us", false);
+    r.close();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "store_bench: %s\n", e.what());
+    std::filesystem::remove_all(path);
+    return 3;
+  }
+  std::filesystem::remove_all(path);
+  return 0;
+}

@@ -33,6 +33,7 @@ BENCH_SRCS := $(wildcard tests/bench/*.cc)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cc=$(BUILD)/bench/%)
 
 .PHONY: all deps test asan bench clean
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)

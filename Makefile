@@ -10,11 +10,18 @@ BUILD    ?= build
 CXX      ?= g++
 OPT      ?= -O2 -g
 SAN      ?=
-PKGS     := nlohmann_json
-CPPFLAGS += -Iinclude -Isrc/store $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIB_PKGS := nlohmann_json yaml-cpp
+FS_PKGS  := fuse3 libsystemd
+# Recursive (=) on purpose: pkg-config must run after `make deps` installed the
+# packages, not when a fresh machine first reads this Makefile.
+PKG_CFLAGS = $(shell pkg-config --cflags $(LIB_PKGS) $(FS_PKGS))
+LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS)) -pthread
+FS_LIBS    = $(shell pkg-config --libs $(FS_PKGS))
+CPPFLAGS += -Iinclude -Isrc/store -Isrc/fs
+VERSION  := 0.1.0
+CPPFLAGS += -DTENSORBLOB_VERSION='"$(VERSION)"'
 CXXFLAGS += -std=c++20 $(OPT) $(SAN) -Wall -Wextra -pedantic -MMD -MP
 LDFLAGS  += $(SAN)
-LDLIBS   += -pthread
 
 # Every Debian package the project uses (build, tests, the python reference tools).
 DEB_PACKAGES := g++ make pkg-config nlohmann-json3-dev catch2 libxxhash-dev xxhash \
@@ -24,6 +31,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LIB_SRCS   := $(wildcard src/store/*.cc)
 LIB_OBJS   := $(LIB_SRCS:%.cc=$(BUILD)/%.o)
 LIB        := $(BUILD)/libtensorblob.a
+CLI_SRCS   := $(wildcard src/cli/*.cc)
+CLI_OBJS   := $(CLI_SRCS:%.cc=$(BUILD)/%.o)
+TBLOB      := $(BUILD)/tblob
 UNIT_SRCS  := $(wildcard tests/unit/*.cc)
 UNIT_OBJS  := $(UNIT_SRCS:%.cc=$(BUILD)/%.o)
 UNIT_BIN   := $(BUILD)/tests/unit_tests
@@ -36,7 +46,7 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cc=$(BUILD)/bench/%)
 .SECONDARY:
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)
+all: $(LIB) $(TBLOB) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -49,23 +59,27 @@ deps:
 
 $(BUILD)/%.o: %.cc | deps
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(UNIT_BIN): $(UNIT_OBJS) $(LIB)
+$(TBLOB): $(CLI_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
+
+# The unit tests also cover the CLI's pure parsers (args.cc).
+$(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/src/cli/args.o $(LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/conformance/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
 
 test: all
 	tests/run_tests.sh $(BUILD)
@@ -80,4 +94,4 @@ bench: $(BENCH_BINS)
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)
+-include $(CLI_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)

@@ -144,6 +144,9 @@ class Blob {
   // Copies tensors [first, first + n) into dst (n × item_bytes() bytes).
   void read_items(int64_t first, int64_t n, void* dst) const;
 
+  // Copies bytes [offset, offset + n) of all tensors concatenated in order
+  // (what blobfs serves as all.bin) into dst.
+  void read_bytes(int64_t offset, int64_t n, void* dst) const;
   // Block mappings currently cached (for tests and diagnostics).
   size_t cached_blocks() const;
 

@@ -139,17 +139,22 @@ class Blob::Impl {
     return j;
   }
 
-  // Copies tensors [first, first+n) to dst; the caller has checked the range.
-  void copy_items(int64_t first, int64_t n, std::byte* dst) const {
-    const int64_t B = conf.block_size, item = conf.item_bytes;
+  // Copies bytes [offset, offset+n) of the concatenation of all tensors to
+  // dst; the caller has checked the range.
+  void copy_bytes(int64_t offset, int64_t n, std::byte* dst) const {
+    const int64_t bb = conf.block_bytes;
     while (n > 0) {
-      int64_t b = first / B, off = first % B, k = std::min(B - off, n);
+      int64_t b = offset / bb, off = offset % bb, k = std::min(bb - off, n);
       auto m = block(static_cast<size_t>(b));
-      std::memcpy(dst, m->data() + off * item, static_cast<size_t>(k * item));
-      dst += k * item;
-      first += k;
+      std::memcpy(dst, m->data() + off, static_cast<size_t>(k));
+      dst += k;
+      offset += k;
       n -= k;
     }
+  }
+
+  void copy_items(int64_t first, int64_t n, std::byte* dst) const {
+    copy_bytes(first * conf.item_bytes, n * conf.item_bytes, dst);
   }
 
   void check_range(int64_t first, int64_t n) const {
@@ -587,6 +592,16 @@ void Blob::read_items(int64_t first, int64_t n, void* dst) const {
   m.check_readable();
   m.check_range(first, n);
   m.copy_items(first, n, static_cast<std::byte*>(dst));
+}
+
+void Blob::read_bytes(int64_t offset, int64_t n, void* dst) const {
+  const Impl& m = *impl_;
+  m.check_readable();
+  const int64_t total = m.status.len * m.conf.item_bytes;
+  if (offset < 0 || n < 0 || offset > total || n > total - offset)
+    throw Error(Errc::kOutOfRange, m.path + ": bytes [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
+                                       ") out of range for " + std::to_string(total) + " bytes of tensors");
+  m.copy_bytes(offset, n, static_cast<std::byte*>(dst));
 }
 
 size_t Blob::cached_blocks() const { return impl_->cache.size(); }

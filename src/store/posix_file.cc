@@ -139,3 +139,34 @@ void copy_file_prefix(int src_fd, int dst_fd, size_t size, const std::string& sr
 }
 
 }  // namespace tensorblob
+
+namespace tensorblob {
+
+AtomicFileWriter::AtomicFileWriter(std::string path, mode_t mode)
+    : path_(std::move(path)), temp_(path_ + ".tmp." + std::to_string(::getpid())) {
+  int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) throw_errno("create", temp_);
+  fd_ = ScopedFd(fd);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (!committed_) ::unlink(temp_.c_str());
+}
+
+void AtomicFileWriter::write(const void* data, size_t size) {
+  pwrite_all(fd_.get(), data, size, offset_, temp_);
+  offset_ += static_cast<off_t>(size);
+}
+
+void AtomicFileWriter::commit() {
+  if (::fsync(fd_.get()) != 0) throw_errno("fsync", temp_);
+  fd_ = ScopedFd();
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) throw_errno("rename", path_);
+  committed_ = true;
+  std::string dir = path_.find('/') == std::string::npos ? "." : path_.substr(0, path_.rfind('/'));
+  if (dir.empty()) dir = "/";
+  ScopedFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d || ::fsync(d.get()) != 0) throw_errno("fsync", dir);
+}
+
+}  // namespace tensorblob

@@ -73,3 +73,30 @@ void copy_file_prefix(int src_fd, int dst_fd, size_t size, const std::string& sr
                       const std::string& dst_path);
 
 }  // namespace tensorblob
+
+namespace tensorblob {
+
+// Writes a new file under a temporary name beside `path` and publishes it with
+// commit(): fsync, rename over `path`, fsync of the directory. Destroyed
+// without commit() (an error on the way), it removes the temporary file, so
+// `path` is never seen half-written.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path, mode_t mode = 0644);
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  ~AtomicFileWriter();
+
+  void write(const void* data, size_t size);
+  void commit();
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return temp_; }
+
+ private:
+  std::string path_, temp_;
+  ScopedFd fd_;
+  off_t offset_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace tensorblob

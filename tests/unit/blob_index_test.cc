@@ -107,3 +107,21 @@ TEST_CASE("an item view points into the mapped block and outlives eviction and c
   CHECK(reinterpret_cast<const float*>(v.data)[1] == 7001);
   CHECK_THROWS_AS(b.item_view(0), Error);
 }
+
+TEST_CASE("read_bytes serves any byte range of the concatenated tensors") {
+  TempDir t;
+  Blob b = make_blob(t, 10, 3);  // 8 bytes a tensor, 24 a block
+  std::vector<float> all(20);
+  b.read_items(0, 10, all.data());
+  const auto* raw = reinterpret_cast<const std::byte*>(all.data());
+  for (int64_t off : {0, 1, 7, 23, 24, 25, 50, 79, 80})
+    for (int64_t n : {0, 1, 3, 17, 30}) {
+      if (off + n > 80) continue;
+      std::vector<std::byte> got(static_cast<size_t>(n));
+      b.read_bytes(off, n, got.data());
+      CHECK(std::equal(got.begin(), got.end(), raw + off));
+    }
+  std::byte one;
+  CHECK_THROWS_WITH(b.read_bytes(80, 1, &one), Catch::Contains("bytes [80, 81) out of range for 80 bytes"));
+  CHECK_THROWS_AS(b.read_bytes(-1, 1, &one), Error);
+}

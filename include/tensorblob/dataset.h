@@ -1,0 +1,53 @@
+// Dataset: the read-only face of a stored collection, as blobfs and `tblob`
+// see it. Item i's bytes sit at [item_offset(i), item_offset(i+1)) of the
+// concatenation of all items in order; that concatenation is what all.bin
+// shows. A blob is one kind of dataset; ragged picomap datasets are another.
+//
+// Ownership: a Dataset owns what it opened (the blob and its mappings).
+// Thread safety: every method is safe from many threads at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tensorblob/dtype.h"
+
+namespace tensorblob {
+
+// How a mount names what it shows (DESIGN.md, the mount contract); meta.yaml
+// states these rules so a reader of the mount need not guess them.
+struct NamingRules {
+  int width = 6;       // digits of NNNNNN; larger indices are written in full
+  bool npy = true;     // NNNNNN.npy, A-B.npy and all.npy (when numpy has the dtype)
+  bool ranges = true;  // A-B.bin and A-B.npy, found by name
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+
+  virtual const std::string& source() const = 0;  // the path it was opened from
+  virtual int64_t count() const = 0;
+  virtual std::string dtype_name() const = 0;     // as the format names it ("float32", ">f4")
+  virtual std::string npy_descr() const = 0;      // numpy typestr; empty if numpy has no such type
+  virtual Shape item_shape(int64_t i) const = 0;  // i in [0, count)
+  // Byte offset of item i in the concatenation; item_offset(count()) is the total.
+  virtual uint64_t item_offset(int64_t i) const = 0;
+  // Copies bytes [offset, offset + size) of the concatenation into dst.
+  // Throws Error naming the backing file when it is missing or damaged.
+  virtual void read(uint64_t offset, size_t size, std::byte* dst) const = 0;
+  // Last commit time, nanoseconds since the epoch.
+  virtual int64_t mtime_ns() const = 0;
+  // The YAML document blobfs shows as meta.yaml and `tblob info` prints.
+  virtual std::string meta_yaml(const NamingRules& naming) const = 0;
+};
+
+// Opens the blob directory at `path` read-only as a Dataset. Throws Error.
+std::unique_ptr<Dataset> open_blob_dataset(const std::string& path, size_t max_cached_blocks = 0);
+
+// Opens whatever `path` names: a blob directory (ragged datasets: see ragged.h).
+std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks = 0);
+
+}  // namespace tensorblob

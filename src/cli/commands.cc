@@ -1,0 +1,67 @@
+#include "commands.h"
+
+namespace tblob {
+
+const std::vector<std::string>& expect_positional(const ParsedArgs& args, size_t n, const char* command) {
+  if (args.positional.size() != n)
+    throw UsageError("expected " + std::to_string(n) + " argument" + (n == 1 ? "" : "s") + ", got " +
+                     std::to_string(args.positional.size()));
+  (void)command;
+  return args.positional;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"create", "create an empty blob",
+       "usage: tblob create DIR --dtype DT --shape D0,D1,... [--block-size N]\n\n"
+       "Creates an empty blob directory. DT is a torch dtype name (float32, bfloat16,\n"
+       "int64, bool, ... or an alias such as float, long); --shape is the shape of one\n"
+       "tensor ('' or () for scalars). --block-size is tensors per block file (8192).\n"
+       "Refuses a DIR that already holds a blob.\n",
+       {{}, {"--dtype", "--shape", "--block-size"}},
+       cmd_create},
+      {"import", "append tensors from .npy or raw files",
+       "usage: tblob import DIR FILE... [--create] [--dtype DT --shape D0,D1,...]\n\n"
+       "Appends every tensor of each FILE, in order. A .npy file holds a batch of shape\n"
+       "(n, *shape) or a single tensor of the blob's shape, in C order with the blob's\n"
+       "dtype (any .npy format version; Fortran-order and object arrays are refused).\n"
+       "A file without the .npy magic is raw C-order bytes of --dtype/--shape tensors.\n"
+       "--create makes DIR if it is not a blob yet, taking dtype and shape from\n"
+       "--dtype/--shape or else from the first .npy file (its shape without the first\n"
+       "axis). All headers are checked before anything is written; on any error the\n"
+       "blob keeps its previous contents.\n",
+       {{"--create"}, {"--dtype", "--shape", "--block-size"}},
+       cmd_import},
+      {"export", "write tensors to a .npy file",
+       "usage: tblob export PATH OUT.npy [--range A:B]\n\n"
+       "Writes tensors A..B-1 (a Python slice: A:B, :B, A:, -10:) of the blob at PATH\n"
+       "to OUT.npy with shape (B-A, *shape), which numpy.load reads. OUT.npy appears\n"
+       "whole or not at all. dtypes numpy lacks (bfloat16, float8) cannot be exported.\n",
+       {{}, {"--range"}},
+       cmd_export},
+      {"info", "describe a blob as YAML (the mount's meta.yaml)",
+       "usage: tblob info PATH\n\nPrints the YAML document blobfs shows as meta.yaml.\n", {{}, {}}, cmd_info},
+      {"cat", "raw bytes of one tensor on stdout",
+       "usage: tblob cat PATH INDEX\n\nWrites tensor INDEX (negative counts from the end) to stdout, raw C-order\n"
+       "little-endian bytes, the same as NNNNNN.bin in a mount.\n",
+       {{}, {}},
+       cmd_cat},
+      {"truncate", "cut a blob to N tensors",
+       "usage: tblob truncate DIR N\n\nKeeps the first N tensors and deletes whole block files past them. N must not\n"
+       "exceed the blob's size.\n",
+       {{}, {}},
+       cmd_truncate},
+      {"extend", "append every tensor of another blob",
+       "usage: tblob extend DIR OTHER [--keep-order]\n\n"
+       "Appends OTHER's tensors to DIR (same dtype and shape). Without --keep-order it\n"
+       "takes tensorblob's fast path: OTHER's full blocks are copied as files, then\n"
+       "DIR's partial last block and OTHER's are written after them, so tensor order\n"
+       "changes unless DIR's size is a multiple of its block size. --keep-order copies\n"
+       "tensor by tensor and keeps order.\n",
+       {{"--keep-order"}, {}},
+       cmd_extend},
+  };
+  return table;
+}
+
+}  // namespace tblob

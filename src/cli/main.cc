@@ -1,0 +1,69 @@
+// tblob: the command line for tensorblob stores. See `tblob --help`.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "tensorblob/error.h"
+
+namespace {
+
+void print_overview(FILE* out) {
+  std::fprintf(out, "usage: tblob COMMAND [ARGS...]   (tblob COMMAND --help for details)\n\ncommands:\n");
+  for (const auto& c : tblob::commands()) std::fprintf(out, "  %-9s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nexit codes: 0 success, 1 the data is wrong, 2 usage error, 3 I/O or format error\n");
+}
+
+int exit_code_for(const tensorblob::Error& e) {
+  switch (e.code()) {
+    case tensorblob::Errc::kInvalidArgument:
+    case tensorblob::Errc::kOutOfRange:
+      return tblob::kExitUsage;
+    default:
+      return tblob::kExitIo;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_overview(stderr);
+    return tblob::kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_overview(stdout);
+    return tblob::kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::printf("tblob %s\n", TENSORBLOB_VERSION);
+    return tblob::kExitOk;
+  }
+  const tblob::Command* cmd = nullptr;
+  for (const auto& c : tblob::commands())
+    if (args[0] == c.name) cmd = &c;
+  if (!cmd) {
+    std::fprintf(stderr, "tblob: unknown command '%s' (see tblob --help)\n", args[0].c_str());
+    return tblob::kExitUsage;
+  }
+  try {
+    tblob::ParsedArgs parsed = tblob::parse_args({args.begin() + 1, args.end()}, cmd->spec);
+    if (parsed.has("--help")) {
+      std::fputs(cmd->help, stdout);
+      return tblob::kExitOk;
+    }
+    return cmd->run(parsed);
+  } catch (const tblob::UsageError& e) {
+    std::fprintf(stderr, "tblob: %s: %s (see tblob %s --help)\n", cmd->name, e.what(), cmd->name);
+    return tblob::kExitUsage;
+  } catch (const tensorblob::Error& e) {
+    std::fprintf(stderr, "tblob: %s\n", e.what());
+    return exit_code_for(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tblob: %s: %s\n", cmd->name, e.what());
+    return tblob::kExitIo;
+  }
+}

@@ -34,6 +34,10 @@ LIB        := $(BUILD)/libtensorblob.a
 CLI_SRCS   := $(wildcard src/cli/*.cc)
 CLI_OBJS   := $(CLI_SRCS:%.cc=$(BUILD)/%.o)
 TBLOB      := $(BUILD)/tblob
+FS_SRCS    := $(wildcard src/fs/*.cc)
+FS_OBJS    := $(FS_SRCS:%.cc=$(BUILD)/%.o)
+FS_LIB_OBJS := $(filter-out $(BUILD)/src/fs/main.o $(BUILD)/src/fs/fuse_ops.o,$(FS_OBJS))
+BLOBFS     := $(BUILD)/blobfs
 UNIT_SRCS  := $(wildcard tests/unit/*.cc)
 UNIT_OBJS  := $(UNIT_SRCS:%.cc=$(BUILD)/%.o)
 UNIT_BIN   := $(BUILD)/tests/unit_tests
@@ -46,7 +50,7 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cc=$(BUILD)/bench/%)
 .SECONDARY:
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(TBLOB) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)
+all: $(LIB) $(TBLOB) $(BLOBFS) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -68,8 +72,11 @@ $(LIB): $(LIB_OBJS)
 $(TBLOB): $(CLI_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
 
-# The unit tests also cover the CLI's pure parsers (args.cc).
-$(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/src/cli/args.o $(LIB)
+$(BLOBFS): $(FS_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS) $(FS_LIBS)
+
+# The unit tests also cover the CLI's parsers and blobfs's units short of FUSE.
+$(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/src/cli/args.o $(FS_LIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
 
@@ -94,4 +101,4 @@ bench: $(BENCH_BINS)
 clean:
 	rm -rf build
 
--include $(CLI_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)
+-include $(FS_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)

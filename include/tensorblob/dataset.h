@@ -33,6 +33,9 @@ class Dataset {
   virtual std::string dtype_name() const = 0;     // as the format names it ("float32", ">f4")
   virtual std::string npy_descr() const = 0;      // numpy typestr; empty if numpy has no such type
   virtual Shape item_shape(int64_t i) const = 0;  // i in [0, count)
+  // The shape of items [first, last) concatenated along the first axis: what
+  // a .npy of that range holds ((last-first, *shape) for a blob).
+  virtual Shape range_shape(int64_t first, int64_t last) const = 0;
   // Byte offset of item i in the concatenation; item_offset(count()) is the total.
   virtual uint64_t item_offset(int64_t i) const = 0;
   // Copies bytes [offset, offset + size) of the concatenation into dst.

@@ -15,8 +15,7 @@ int cmd_export(const ParsedArgs& args) {
                             pos[0] + ": numpy has no dtype " + ds->dtype_name() + "; use tblob cat for raw bytes");
   auto [a, b] = args.get("--range") ? parse_range(*args.get("--range"), ds->count())
                                     : std::pair<int64_t, int64_t>{0, ds->count()};
-  tensorblob::Shape shape = ds->item_shape(0);  // every tensor of a blob has this shape
-  shape.insert(shape.begin(), b - a);
+  tensorblob::Shape shape = ds->range_shape(a, b);
 
   tensorblob::AtomicFileWriter out(pos[1]);
   std::string header = tensorblob::npy_header(ds->npy_descr(), shape);

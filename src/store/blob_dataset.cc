@@ -38,6 +38,11 @@ class BlobDataset final : public Dataset {
   std::string dtype_name() const override { return std::string(dtype_info(blob_.dtype()).name); }
   std::string npy_descr() const override { return std::string(dtype_info(blob_.dtype()).typestr); }
   Shape item_shape(int64_t) const override { return blob_.shape(); }
+  Shape range_shape(int64_t first, int64_t last) const override {
+    Shape s = blob_.shape();
+    s.insert(s.begin(), last - first);
+    return s;
+  }
   uint64_t item_offset(int64_t i) const override {
     return static_cast<uint64_t>(i) * static_cast<uint64_t>(blob_.item_bytes());
   }

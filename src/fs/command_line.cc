@@ -1,0 +1,61 @@
+#include "command_line.h"
+
+namespace blobfs {
+
+const char* const kUsage =
+    "usage: blobfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d] [--config FILE]\n"
+    "\n"
+    "Mounts the tensorblob directory SOURCE read-only at MOUNTPOINT: every tensor\n"
+    "is a file (000123.bin), with meta.yaml, all.bin, all.npy, and by name\n"
+    "000123.npy, A-B.bin and A-B.npy (tensors A..B-1).\n"
+    "\n"
+    "  -o OPTIONS     comma-separated key=value settings; any key of the config file,\n"
+    "                 plus allow_other and default_permissions; ro, rw, nosuid, nodev,\n"
+    "                 noatime, nofail, _netdev and similar mount flags are accepted and\n"
+    "                 ignored (the mount is always read-only)\n"
+    "  -f             stay in the foreground (default: detach once the mount is ready)\n"
+    "  -d             foreground, with FUSE's request trace on stderr\n"
+    "  --config FILE  YAML settings (see conf/blobfs.yaml: every key and its default);\n"
+    "                 may also name source and mountpoint\n"
+    "  -h, --help     this text\n"
+    "  -V, --version  the version\n"
+    "\n"
+    "Unmount with `fusermount3 -u MOUNTPOINT` or by sending SIGTERM/SIGINT.\n";
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  CommandLine cl;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* flag) {
+      if (i + 1 >= args.size()) throw OptionError(std::string(flag) + " needs a value");
+      return args[++i];
+    };
+    if (a == "-o") cl.o_lists.push_back(value("-o"));
+    else if (a.size() > 2 && a.starts_with("-o")) cl.o_lists.push_back(a.substr(2));
+    else if (a == "-f") cl.foreground = true;
+    else if (a == "-d" || a == "--debug") cl.debug = cl.foreground = true;
+    else if (a == "-h" || a == "--help") cl.help = true;
+    else if (a == "-V" || a == "--version") cl.version = true;
+    else if (a == "--config") cl.config = value("--config");
+    else if (a.starts_with("--config=")) cl.config = a.substr(9);
+    else if (a.size() > 1 && a[0] == '-') throw OptionError("unknown option " + a);
+    else cl.positional.push_back(a);
+  }
+  if (cl.positional.size() > 2)
+    throw OptionError("too many arguments: expected SOURCE MOUNTPOINT, got " + std::to_string(cl.positional.size()));
+  return cl;
+}
+
+Options resolve_options(const CommandLine& cl, const std::string& config_text) {
+  Options o;
+  if (!cl.config.empty()) apply_config_yaml(o, config_text, cl.config);
+  for (const auto& list : cl.o_lists) apply_mount_options(o, list);
+  if (cl.positional.size() >= 1) o.source = cl.positional[0];
+  if (cl.positional.size() >= 2) o.mountpoint = cl.positional[1];
+  if (o.source.empty()) throw OptionError("no SOURCE given (on the command line or as 'source' in the config)");
+  if (o.mountpoint.empty())
+    throw OptionError("no MOUNTPOINT given (on the command line or as 'mountpoint' in the config)");
+  return o;
+}
+
+}  // namespace blobfs

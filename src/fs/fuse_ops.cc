@@ -1,0 +1,214 @@
+#include "fuse_ops.h"
+
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <new>
+#include <vector>
+
+#include "filesystem.h"
+#include "log.h"
+#include "tensorblob/error.h"
+
+namespace blobfs {
+
+namespace {
+
+constexpr size_t kNameMax = 255;
+
+Filesystem& fs_of(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
+
+// The one place exceptions become errnos. A damaged backing file is EIO for
+// the read that touched it, logged once per message (the message names the file).
+void reply_exception(fuse_req_t req) {
+  try {
+    throw;
+  } catch (const tensorblob::Error& e) {
+    log_once(LogLevel::kError, e.what(), e.what());
+    fuse_reply_err(req, EIO);
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    log_once(LogLevel::kError, e.what(), std::string("internal error: ") + e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
+fuse_entry_param entry_for(const Filesystem& fs, const Node& node) {
+  fuse_entry_param e{};
+  e.ino = Namespace::ino(node);
+  e.attr = fs.attributes(node);
+  e.attr_timeout = fs.options().attr_timeout;
+  e.entry_timeout = fs.options().entry_timeout;
+  return e;
+}
+
+// What this mount wants from the kernel, and why.
+void op_init(void* userdata, fuse_conn_info* conn) {
+  (void)userdata;
+  // Readers may issue reads of one file in parallel (numpy, readahead).
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  // Lookups in the one directory need not be serialised: they are pure arithmetic.
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // The data never changes under a mount, so cached pages never need dropping
+  // when attributes are refreshed.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  try {
+    Filesystem& fs = fs_of(req);
+    if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs.names().from_ino(parent) ? ENOTDIR : ENOENT));
+    std::string_view n(name);
+    if (n.size() > kNameMax) return void(fuse_reply_err(req, ENAMETOOLONG));
+    auto node = fs.names().lookup(n);
+    if (!node) {
+      if (fs.options().negative_timeout <= 0) return void(fuse_reply_err(req, ENOENT));
+      fuse_entry_param e{};  // ino 0: a negative entry the kernel may cache
+      e.entry_timeout = fs.options().negative_timeout;
+      return void(fuse_reply_entry(req, &e));
+    }
+    fuse_entry_param e = entry_for(fs, *node);
+    fuse_reply_entry(req, &e);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  try {
+    Filesystem& fs = fs_of(req);
+    auto node = fs.names().from_ino(ino);
+    if (!node) return void(fuse_reply_err(req, ENOENT));
+    struct stat st = fs.attributes(*node);
+    fuse_reply_attr(req, &st, fs.options().attr_timeout);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Filesystem& fs = fs_of(req);
+  auto node = fs.names().from_ino(ino);
+  if (!node) return void(fuse_reply_err(req, ENOENT));
+  if (node->kind == NodeKind::kRoot) return void(fuse_reply_err(req, EISDIR));
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return void(fuse_reply_err(req, EROFS));
+  // Never direct_io: it would break mmap, and np.load(mmap_mode='r') with it.
+  fi->keep_cache = fs.options().keep_cache;
+  fi->noflush = 1;  // nothing to flush on close of a read-only file
+  fuse_reply_open(req, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  try {
+    Filesystem& fs = fs_of(req);
+    auto node = fs.names().from_ino(ino);
+    if (!node) return void(fuse_reply_err(req, ENOENT));
+    thread_local std::vector<char> buf;
+    if (buf.size() < size) buf.resize(size);
+    size_t n = off < 0 ? 0 : fs.read(*node, static_cast<uint64_t>(off), size, buf.data());
+    fuse_reply_buf(req, buf.data(), n);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs_of(req).names().from_ino(ino) ? ENOTDIR : ENOENT));
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(fuse_reply_err(req, EROFS));
+  fi->cache_readdir = 1;  // the listing never changes
+  fi->keep_cache = 1;
+  fuse_reply_open(req, fi);
+}
+
+// Streams entries by offset: entry k is ".", "..", then Namespace::listed(k-2).
+// Nothing is stored between calls, whatever the tensor count.
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  try {
+    Filesystem& fs = fs_of(req);
+    if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
+    std::vector<char> buf(size);
+    size_t used = 0;
+    const uint64_t total = 2 + fs.names().listed_count();
+    for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
+      struct stat st {};
+      std::string name;
+      if (k < 2) {
+        name = k == 0 ? "." : "..";
+        st.st_ino = FUSE_ROOT_ID;
+        st.st_mode = S_IFDIR;
+      } else {
+        Node node = fs.names().listed(k - 2);
+        name = fs.names().name(node);
+        st.st_ino = Namespace::ino(node);
+        st.st_mode = S_IFREG;
+      }
+      size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(k + 1));
+      if (need > size - used) break;
+      used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  const Filesystem& fs = fs_of(req);
+  struct statvfs sv {};
+  sv.f_bsize = sv.f_frsize = 4096;
+  sv.f_blocks = (fs.size(Node{NodeKind::kAllBin, 0, fs.names().count()}) + 4095) / 4096;
+  sv.f_files = fs.names().listed_count() + 1;
+  sv.f_namemax = kNameMax;
+  sv.f_flag = ST_RDONLY;
+  fuse_reply_statfs(req, &sv);
+}
+
+// Every change is refused: the mount is read-only (the kernel usually says so
+// before asking, since the mount carries MS_RDONLY).
+void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+void op_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { erofs(req); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { erofs(req); }
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { erofs(req); }
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { erofs(req); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) { erofs(req); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { erofs(req); }
+void op_write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) { erofs(req); }
+void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { erofs(req); }
+void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
+void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { erofs(req); }
+void op_fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) { erofs(req); }
+
+}  // namespace
+
+const fuse_lowlevel_ops& fuse_operations() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o{};
+    o.init = op_init;
+    o.lookup = op_lookup;
+    o.getattr = op_getattr;
+    o.open = op_open;
+    o.read = op_read;
+    o.opendir = op_opendir;
+    o.readdir = op_readdir;
+    o.statfs = op_statfs;
+    o.setattr = op_setattr;
+    o.mknod = op_mknod;
+    o.mkdir = op_mkdir;
+    o.unlink = op_unlink;
+    o.rmdir = op_unlink;
+    o.symlink = op_symlink;
+    o.rename = op_rename;
+    o.link = op_link;
+    o.write = op_write;
+    o.setxattr = op_setxattr;
+    o.removexattr = op_removexattr;
+    o.create = op_create;
+    o.fallocate = op_fallocate;
+    return o;
+  }();
+  return ops;
+}
+
+}  // namespace blobfs

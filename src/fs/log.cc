@@ -1,0 +1,33 @@
+#include "log.h"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <unordered_set>
+
+namespace blobfs {
+
+namespace {
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::mutex g_once_mu;
+std::unordered_set<std::string> g_seen;
+}  // namespace
+
+void set_log_level(LogLevel level) { g_level = level; }
+
+void log(LogLevel level, const std::string& message) {
+  if (level > g_level.load()) return;
+  // One fprintf per line so lines from worker threads never interleave.
+  std::fprintf(stderr, "blobfs: %s: %s\n", std::string(log_level_name(level)).c_str(), message.c_str());
+}
+
+void log_once(LogLevel level, const std::string& key, const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lock(g_once_mu);
+    if (g_seen.count(key) || g_seen.size() >= 10000) return;
+    g_seen.insert(key);
+  }
+  log(level, message);
+}
+
+}  // namespace blobfs

@@ -1,0 +1,111 @@
+// blobfs: mounts a tensorblob directory so every tensor is a plain file.
+// Everything that can fail (options, config, the blob itself) is checked
+// before mounting, so a bad start never leaves a mount behind.
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command_line.h"
+#include "filesystem.h"
+#include "fuse_ops.h"
+#include "log.h"
+#include "tensorblob/error.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;  // as tblob: bad options or config
+constexpr int kExitData = 3;   // the source cannot be opened
+constexpr int kExitMount = 4;  // FUSE refused to mount
+
+// fuse_opt splits -o on commas; a backslash keeps one in a value.
+std::string escape_commas(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == ',' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string read_config(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) throw blobfs::OptionError(path + ": cannot read the config file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
+int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::Options& o) {
+  std::string mount_opts = "ro,subtype=blobfs,fsname=" + escape_commas(o.source);
+  if (o.allow_other) mount_opts += ",allow_other";
+  if (o.default_permissions) mount_opts += ",default_permissions";
+  std::vector<const char*> argv = {"blobfs", "-o", mount_opts.c_str()};
+  if (cl.debug) argv.push_back("-d");
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
+
+  const auto& ops = blobfs::fuse_operations();
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &fs);
+  if (!se) return kExitMount;
+  int rc = kExitMount;
+  if (fuse_set_signal_handlers(se) == 0) {
+    if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
+      // The parent of fuse_daemonize exits only once this child is set up,
+      // and the mount is already in place: a returning `blobfs` means ready.
+      fuse_daemonize(cl.foreground ? 1 : 0);
+      sd_notify(0, "READY=1");
+      blobfs::log(blobfs::LogLevel::kInfo, "mounted " + o.source + " on " + o.mountpoint + " (" +
+                                               std::to_string(fs.dataset().count()) + " tensors)");
+      fuse_loop_config* cfg = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(o.threads));
+      fuse_loop_cfg_set_clone_fd(cfg, o.clone_fd ? 1 : 0);
+      rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
+      fuse_loop_cfg_destroy(cfg);
+      sd_notify(0, "STOPPING=1");
+      fuse_session_unmount(se);
+      blobfs::log(blobfs::LogLevel::kInfo, "unmounted " + o.mountpoint);
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  blobfs::CommandLine cl;
+  blobfs::Options opts;
+  try {
+    cl = blobfs::parse_command_line({argv + 1, argv + argc});
+    if (cl.help) return std::fputs(blobfs::kUsage, stdout), 0;
+    if (cl.version) return std::printf("blobfs %s (libfuse %s)\n", TENSORBLOB_VERSION, fuse_pkgversion()), 0;
+    opts = blobfs::resolve_options(cl, read_config(cl.config));
+  } catch (const blobfs::OptionError& e) {
+    std::fprintf(stderr, "blobfs: %s\n", e.what());
+    std::fprintf(stderr, "usage: blobfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d] [--config FILE] (see --help)\n");
+    return kExitUsage;
+  }
+  blobfs::set_log_level(opts.log_level);
+
+  struct stat st;
+  if (::stat(opts.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "blobfs: %s: mountpoint is not a directory\n", opts.mountpoint.c_str());
+    return kExitUsage;
+  }
+  std::unique_ptr<blobfs::Filesystem> fs;
+  try {
+    fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_dataset(opts.source, opts.max_cached_blocks), opts);
+  } catch (const tensorblob::Error& e) {
+    std::fprintf(stderr, "blobfs: %s\n", e.what());
+    return kExitData;
+  }
+  return serve(*fs, cl, opts);
+}

@@ -1,0 +1,157 @@
+#include "options.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <functional>
+#include <map>
+
+namespace blobfs {
+
+namespace {
+
+[[noreturn]] void fail(std::string_view where, std::string_view key, const std::string& why) {
+  throw OptionError(std::string(where) + ": " + std::string(key) + ": " + why);
+}
+
+int64_t to_int(std::string_view where, std::string_view key, std::string_view v, int64_t lo, int64_t hi) {
+  int64_t x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec == std::errc::invalid_argument || p != v.data() + v.size())
+    fail(where, key, "expected an integer, got '" + std::string(v) + "'");
+  if (ec == std::errc::result_out_of_range || x < lo || x > hi)
+    fail(where, key, std::string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return x;
+}
+
+double to_seconds(std::string_view where, std::string_view key, std::string_view v) {
+  double x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !std::isfinite(x))
+    fail(where, key, "expected a number of seconds, got '" + std::string(v) + "'");
+  if (x < 0 || x > 1e9) fail(where, key, std::string(v) + " is out of range [0, 1e9] seconds");
+  return x;
+}
+
+bool to_bool(std::string_view where, std::string_view key, std::string_view v) {
+  if (v == "true" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "no" || v == "off") return false;
+  fail(where, key, "expected true or false, got '" + std::string(v) + "'");
+}
+
+mode_t to_mode(std::string_view where, std::string_view key, std::string_view v) {
+  // Octal as in chmod; YAML writes it quoted ("0444") or bare (0444 or 444).
+  unsigned x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x, 8);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || x > 07777)
+    fail(where, key, "expected an octal mode such as 0444, got '" + std::string(v) + "'");
+  return static_cast<mode_t>(x);
+}
+
+using Setter = std::function<void(Options&, std::string_view where, std::string_view key, std::string_view v)>;
+
+const std::vector<std::pair<std::string, Setter>>& setters() {
+  static const std::vector<std::pair<std::string, Setter>> table = {
+      {"source", [](Options& o, auto, auto, auto v) { o.source = std::string(v); }},
+      {"mountpoint", [](Options& o, auto, auto, auto v) { o.mountpoint = std::string(v); }},
+      {"naming_width", [](Options& o, auto w, auto k, auto v) { o.naming_width = static_cast<int>(to_int(w, k, v, 1, 19)); }},
+      {"npy_views", [](Options& o, auto w, auto k, auto v) { o.npy_views = to_bool(w, k, v); }},
+      {"range_views", [](Options& o, auto w, auto k, auto v) { o.range_views = to_bool(w, k, v); }},
+      {"entry_timeout", [](Options& o, auto w, auto k, auto v) { o.entry_timeout = to_seconds(w, k, v); }},
+      {"attr_timeout", [](Options& o, auto w, auto k, auto v) { o.attr_timeout = to_seconds(w, k, v); }},
+      {"negative_timeout", [](Options& o, auto w, auto k, auto v) { o.negative_timeout = to_seconds(w, k, v); }},
+      {"keep_cache", [](Options& o, auto w, auto k, auto v) { o.keep_cache = to_bool(w, k, v); }},
+      {"max_cached_blocks",
+       [](Options& o, auto w, auto k, auto v) { o.max_cached_blocks = static_cast<uint64_t>(to_int(w, k, v, 0, 1LL << 30)); }},
+      {"threads", [](Options& o, auto w, auto k, auto v) { o.threads = static_cast<int>(to_int(w, k, v, 1, 1024)); }},
+      {"clone_fd", [](Options& o, auto w, auto k, auto v) { o.clone_fd = to_bool(w, k, v); }},
+      {"uid", [](Options& o, auto w, auto k, auto v) { o.uid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
+      {"gid", [](Options& o, auto w, auto k, auto v) { o.gid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
+      {"file_mode", [](Options& o, auto w, auto k, auto v) { o.file_mode = to_mode(w, k, v); }},
+      {"dir_mode", [](Options& o, auto w, auto k, auto v) { o.dir_mode = to_mode(w, k, v); }},
+      {"allow_other", [](Options& o, auto w, auto k, auto v) { o.allow_other = to_bool(w, k, v); }},
+      {"default_permissions", [](Options& o, auto w, auto k, auto v) { o.default_permissions = to_bool(w, k, v); }},
+      {"log_level",
+       [](Options& o, auto w, auto k, auto v) {
+         for (auto l : {LogLevel::kError, LogLevel::kWarning, LogLevel::kInfo, LogLevel::kDebug})
+           if (v == log_level_name(l)) return void(o.log_level = l);
+         fail(w, k, "expected error, warning, info or debug, got '" + std::string(v) + "'");
+       }},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::string_view log_level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError: return "error";
+    case LogLevel::kWarning: return "warning";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kDebug: return "debug";
+  }
+  return "info";
+}
+
+const std::vector<std::string>& option_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k;
+    for (const auto& [name, _] : setters()) k.push_back(name);
+    return k;
+  }();
+  return keys;
+}
+
+void set_option(Options& opts, std::string_view key, std::string_view value, std::string_view where) {
+  for (const auto& [name, set] : setters())
+    if (name == key) return set(opts, where, key, value);
+  throw OptionError(std::string(where) + ": unknown option '" + std::string(key) + "'");
+}
+
+void apply_config_yaml(Options& opts, const std::string& text, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw OptionError(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return;  // an empty file keeps every default
+  if (!root.IsMap()) throw OptionError(path + ": the config must be a map of key: value");
+  for (const auto& kv : root) {
+    const std::string where = path + ":" + std::to_string(kv.first.Mark().line + 1);
+    if (!kv.first.IsScalar()) throw OptionError(where + ": keys must be plain names");
+    const std::string key = kv.first.Scalar();
+    if (!kv.second.IsScalar() && !kv.second.IsNull())
+      throw OptionError(where + ": " + key + ": expected a single value, not a list or map");
+    set_option(opts, key, kv.second.IsNull() ? "" : kv.second.Scalar(), where);
+  }
+}
+
+void apply_mount_options(Options& opts, std::string_view list) {
+  static const std::vector<std::string_view> ignored = {
+      "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime",
+      "norelatime", "strictatime", "nodiratime", "diratime", "async", "auto", "noauto", "user", "nouser",
+      "users", "nofail", "_netdev", "defaults", "lazytime", "nolazytime", "silent", "loud"};
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string_view item = list.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    start = comma == std::string_view::npos ? list.size() + 1 : comma + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    std::string_view key = item.substr(0, eq);
+    if (eq == std::string_view::npos) {
+      if (std::find(ignored.begin(), ignored.end(), item) != ignored.end() || item.starts_with("x-")) continue;
+      if (item == "allow_other" || item == "default_permissions") {
+        set_option(opts, item, "true", "-o");
+        continue;
+      }
+      throw OptionError("-o: " + std::string(item) + ": expected key=value");
+    }
+    if (key == "comment" || key.starts_with("x-") || key == "fsname" || key == "subtype") continue;
+    set_option(opts, key, item.substr(eq + 1), "-o");
+  }
+}
+
+}  // namespace blobfs

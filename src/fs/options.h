@@ -1,0 +1,66 @@
+// blobfs options: one struct with the defaults written once. The YAML config
+// file and `-o key=value` fill it through the same setter, so both accept the
+// same keys and values and report errors the same way. conf/blobfs.yaml lists
+// every key with its default; a unit test keeps the two in step.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace blobfs {
+
+enum class LogLevel { kError, kWarning, kInfo, kDebug };
+
+struct Options {
+  std::string source;      // blob directory; the command line's SOURCE wins
+  std::string mountpoint;  // the command line's MOUNTPOINT wins
+  int naming_width = 6;    // digits of NNNNNN names
+  bool npy_views = true;   // NNNNNN.npy, A-B.npy, all.npy
+  bool range_views = true; // A-B.bin, A-B.npy found by name
+  double entry_timeout = 86400;     // seconds the kernel may trust a name
+  double attr_timeout = 86400;      // seconds the kernel may trust sizes and modes
+  double negative_timeout = 86400;  // seconds the kernel may remember a missing name
+  bool keep_cache = true;           // keep file pages cached across opens
+  uint64_t max_cached_blocks = 0;   // block mappings held; 0 = vm.max_map_count / 16
+  int threads = 8;                  // most FUSE worker threads
+  bool clone_fd = false;            // one /dev/fuse descriptor per thread
+  int64_t uid = -1;                 // owner shown; -1 = the daemon's
+  int64_t gid = -1;
+  mode_t file_mode = 0444;
+  mode_t dir_mode = 0555;
+  bool allow_other = false;         // let other users in (needs user_allow_other for non-root)
+  bool default_permissions = true;  // kernel checks modes (matters with allow_other)
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Thrown for any bad option; the message names the key (and file:line).
+class OptionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Sets one option from its text form. `where` prefixes messages ("-o" or
+// "conf.yaml:12"). Throws OptionError for an unknown key, a wrong type or an
+// out-of-range value.
+void set_option(Options& opts, std::string_view key, std::string_view value, std::string_view where);
+
+// Applies a YAML config document (a flat map of key: value) on top of opts.
+void apply_config_yaml(Options& opts, const std::string& text, const std::string& path);
+
+// Applies a comma-separated -o list. Plain mount options that mean nothing
+// to a read-only mount (ro, rw, dev, nosuid, noatime, nofail, _netdev, ...)
+// are accepted and ignored so fstab lines work; "allow_other" and
+// "default_permissions" alone mean "=true".
+void apply_mount_options(Options& opts, std::string_view list);
+
+// Every key, in conf/blobfs.yaml's order.
+const std::vector<std::string>& option_keys();
+
+std::string_view log_level_name(LogLevel level);
+
+}  // namespace blobfs

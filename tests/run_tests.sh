@@ -32,6 +32,20 @@ run_catch() {
   rm -f "$log"
 }
 
+# A shell suite that ends with its own "N passed, M failed" line.
+run_suite() {
+  local name=$1; shift
+  local log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local line p=0 f=1
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+  if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [[ $f -gt 0 ]] && failures+=("$name")
+  rm -f "$log"
+}
+
 # A shell-level check: counts as one test.
 check() {
   local name=$1; shift
@@ -59,6 +73,9 @@ for d in tests/conformance/tensorblob/*/; do
     bash -c "'$BUILD/tests/copy_blob' '$d' '$tmp/$name' && $PY $ref compare '$d' '$tmp/$name'"
   check "reference tool reads our $name" $PY $ref describe "$tmp/$name"
 done
+
+echo "== mount tests (real FUSE mounts, real clients)"
+BUILD=$BUILD run_suite mount tests/mount/mount_test.sh
 
 echo
 if ((${#failures[@]})); then echo "failed: ${failures[*]}"; fi

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -54,6 +55,12 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &fs);
   if (!se) return kExitMount;
   int rc = kExitMount;
+  // libfuse only takes over signals whose handler is the default, and shells
+  // start background jobs with SIGINT ignored; SIGTERM and SIGINT must always
+  // unmount cleanly, so make them default first. SIGHUP stays as inherited
+  // (nohup keeps working).
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   if (fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
       // The parent of fuse_daemonize exits only once this child is set up,
@@ -65,7 +72,9 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(o.threads));
       fuse_loop_cfg_set_clone_fd(cfg, o.clone_fd ? 1 : 0);
-      rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
+      // The loop returns a positive signal number when SIGTERM/SIGINT/SIGHUP
+      // ended it: that is a clean stop, not a failure.
+      rc = fuse_session_loop_mt(se, cfg) < 0 ? 1 : 0;
       fuse_loop_cfg_destroy(cfg);
       sd_notify(0, "STOPPING=1");
       fuse_session_unmount(se);

@@ -1,0 +1,79 @@
+# Helpers for tests that really mount. Source this file, define test_* functions,
+# then call run_tests. Each test runs in its own subshell with its own fresh
+# temporary directory; whatever it mounted is unmounted and every daemon it
+# started is killed and reaped on exit, pass or fail.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=$(realpath "${BUILD:-$ROOT/build}")
+BLOBFS=$BUILD/blobfs
+TBLOB=$BUILD/tblob
+PY=/usr/bin/python3   # Debian's python3 with numpy
+
+_mounts=()
+_pids=()
+
+# Unmount everything this test mounted, then kill and reap its daemons.
+_cleanup() {
+  local m p
+  for m in "${_mounts[@]+"${_mounts[@]}"}"; do
+    if grep -q " $m fuse" /proc/mounts; then fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; fi
+  done
+  for p in "${_pids[@]+"${_pids[@]}"}"; do
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  [[ -n ${T:-} && -d $T ]] && rm -rf "$T"
+}
+
+fail() { echo "    $*" >&2; exit 1; }
+
+is_mounted() { grep -q " $1 fuse.blobfs " /proc/mounts; }
+
+# wait_until CMD...: retries CMD for up to 10 s.
+wait_until() {
+  for _ in $(seq 100); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+
+# mount_fg SOURCE MNT [ARGS...]: starts blobfs -f in the background, logging
+# to $T/blobfs.log, and waits for the mount. Sets PID.
+mount_fg() {
+  local src=$1 mnt=$2; shift 2
+  mkdir -p "$mnt"
+  _mounts+=("$mnt")
+  "$BLOBFS" "$src" "$mnt" -f "$@" 2>>"$T/blobfs.log" &
+  PID=$!
+  _pids+=("$PID")
+  wait_until is_mounted "$mnt" || { cat "$T/blobfs.log" >&2; fail "blobfs did not mount $src on $mnt"; }
+}
+
+# make_blob DIR COUNT [DTYPE] [SHAPE] [BLOCK]: a blob whose element j of tensor i
+# is (i * 1000 + j) in DTYPE, imported from $T/src_<name>.npy (kept for comparisons).
+make_blob() {
+  local dir=$1 n=$2 dt=${3:-float32} shape=${4:-4,3} block=${5:-7}
+  local npy="$T/src_$(basename "$dir").npy"
+  "$PY" - "$npy" "$n" "$dt" "$shape" <<'PY' || fail "could not write $npy"
+import sys, numpy as np
+path, n, dt, shape = sys.argv[1], int(sys.argv[2]), sys.argv[3], tuple(int(x) for x in sys.argv[4].split(",") if x)
+per = int(np.prod(shape)) if shape else 1
+a = (np.arange(n, dtype=np.int64)[:, None] * 1000 + np.arange(per)[None, :]).astype(dt).reshape((n,) + shape)
+np.save(path, a)
+PY
+  "$TBLOB" create "$dir" --dtype "$dt" --shape "$shape" --block-size "$block" || fail "tblob create failed"
+  "$TBLOB" import "$dir" "$npy" || fail "tblob import failed"
+}
+
+run_tests() {
+  local passed=0 failed=0 t
+  for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+    if ( T=$(mktemp -d /tmp/blobfs-test.XXXXXX); trap _cleanup EXIT; "$t" ); then
+      passed=$((passed + 1)); echo "ok   ${t#test_}"
+    else
+      failed=$((failed + 1)); echo "FAIL ${t#test_}"
+    fi
+  done
+  echo "$passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+}

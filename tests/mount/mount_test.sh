@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Tests that really mount blobs and read them with real clients: ls, stat,
+# cat, cmp, dd, python3 with numpy. See lib.sh for the cleanup guarantees.
+source "$(dirname "$0")/lib.sh"
+
+test_ls_lists_every_tensor_and_the_fixed_files() {
+  make_blob "$T/b" 25
+  mount_fg "$T/b" "$T/m"
+  local n
+  n=$(ls -f "$T/m" | wc -l)
+  [[ $n -eq 30 ]] || fail "ls -f shows $n entries, want 25 tensors + meta.yaml, all.bin, all.npy, ., .."
+  [[ $(ls "$T/m" | head -4 | tr '\n' ' ') == "000000.bin 000001.bin 000002.bin 000003.bin " ]] || fail "ls order: $(ls "$T/m" | head -4)"
+  ls "$T/m" | grep -qx 000024.bin || fail "last tensor missing"
+  ls "$T/m" | grep -qx 000025.bin && fail "one past the end listed"
+  for f in meta.yaml all.bin all.npy; do [[ -f $T/m/$f ]] || fail "$f missing"; done
+  true
+}
+
+test_stat_shows_sizes_modes_and_owner() {
+  make_blob "$T/b" 10  # float32 (4,3): 48 bytes a tensor
+  mount_fg "$T/b" "$T/m"
+  [[ $(stat -c '%s %a %F' "$T/m/000003.bin") == "48 444 regular file" ]] || fail "tensor: $(stat -c '%s %a %F' "$T/m/000003.bin")"
+  [[ $(stat -c %s "$T/m/all.bin") == 480 ]] || fail "all.bin size $(stat -c %s "$T/m/all.bin")"
+  [[ $(stat -c %s "$T/m/000002-000005.bin") == 144 ]] || fail "range size"
+  [[ $(stat -c '%a %F' "$T/m") == "555 directory" ]] || fail "root: $(stat -c '%a %F' "$T/m")"
+  [[ $(stat -c %u "$T/m/000000.bin") == "$(id -u)" ]] || fail "owner"
+  local ino1 ino2
+  ino1=$(stat -c %i "$T/m/000007.bin"); ino2=$(stat -c %i "$T/m/000007.bin")
+  [[ $ino1 == "$ino2" && $ino1 != $(stat -c %i "$T/m/000008.bin") ]] || fail "inode numbers not stable and distinct"
+  local mt
+  mt=$(stat -c %Y "$T/b/.stat")
+  [[ $(stat -c %Y "$T/m/000000.bin") == "$mt" ]] || fail "mtime is not the blob's commit time"
+}
+
+test_cat_of_every_tensor_matches_the_library() {
+  make_blob "$T/b" 40 int16 5 6
+  mount_fg "$T/b" "$T/m"
+  local i name
+  for i in $(seq 0 39); do
+    name=$(printf '%06d.bin' "$i")
+    cmp -s <("$TBLOB" cat "$T/b" "$i") "$T/m/$name" || fail "$name differs from tblob cat"
+  done
+  cmp -s <(for i in $(seq 0 39); do "$TBLOB" cat "$T/b" "$i"; done) "$T/m/all.bin" || fail "all.bin differs"
+  cat "$T/m/meta.yaml" | grep -qx 'count: 40' || fail "meta.yaml: $(cat "$T/m/meta.yaml")"
+  grep -qx 'dtype: int16' "$T/m/meta.yaml" || fail "meta.yaml dtype"
+  diff <("$TBLOB" info "$T/b") "$T/m/meta.yaml" || fail "meta.yaml differs from tblob info"
+}
+
+test_dd_with_bs_skip_count_on_all_bin() {
+  make_blob "$T/b" 100 float32 16 9   # 64-byte tensors, blocks of 9
+  mount_fg "$T/b" "$T/m"
+  "$TBLOB" export "$T/b" "$T/all.npy"
+  tail -c 6400 "$T/all.npy" > "$T/expect.bin"
+  local bs skip count
+  for spec in "64 0 100" "64 13 7" "100 3 10" "4096 1 1" "1 6399 5" "1M 0 1" "7 900 3"; do
+    read -r bs skip count <<<"$spec"
+    dd if="$T/m/all.bin" of="$T/got" bs="$bs" skip="$skip" count="$count" status=none || fail "dd $spec failed"
+    dd if="$T/expect.bin" of="$T/want" bs="$bs" skip="$skip" count="$count" status=none
+    cmp -s "$T/got" "$T/want" || fail "dd bs=$bs skip=$skip count=$count differs"
+  done
+}
+
+test_range_files_and_their_bounds() {
+  make_blob "$T/b" 20
+  mount_fg "$T/b" "$T/m"
+  cmp -s "$T/m/000000-000020.bin" "$T/m/all.bin" || fail "0-20 is not all.bin"
+  cmp -s "$T/m/000005-000008.bin" <(cat "$T/m/000005.bin" "$T/m/000006.bin" "$T/m/000007.bin") || fail "5-8 differs"
+  [[ $(stat -c %s "$T/m/000007-000007.bin") == 0 ]] || fail "empty range not empty"
+  [[ -e $T/m/000019-000020.bin ]] || fail "range ending at count missing"
+  for bad in 000000-000021.bin 000008-000005.bin 5-8.bin 000005-8.bin 000005-000008.BIN; do
+    [[ -e $T/m/$bad ]] && fail "$bad exists"
+  done
+  ls "$T/m" | grep -q -- - && fail "ranges must not be listed"
+  true
+}
+
+test_numpy_reads_tensor_files_npy_views_and_mmap() {
+  make_blob "$T/b" 50 float64 2,3 8
+  mount_fg "$T/b" "$T/m"
+  "$PY" - "$T/m" "$T/src_b.npy" <<'PY' || fail "numpy checks failed"
+import sys, numpy as np
+m, src = sys.argv[1], np.load(sys.argv[2])
+for i in range(50):
+    t = np.fromfile(f"{m}/{i:06d}.bin", dtype=np.float64).reshape(2, 3)
+    assert (t == src[i]).all(), i
+    assert (np.load(f"{m}/{i:06d}.npy") == src[i]).all(), i
+a = np.load(f"{m}/all.npy", mmap_mode="r")
+assert a.shape == (50, 2, 3) and a.dtype == np.float64, (a.shape, a.dtype)
+assert (a == src).all()
+r = np.load(f"{m}/000010-000030.npy", mmap_mode="r")
+assert r.shape == (20, 2, 3) and (r == src[10:30]).all()
+one = np.load(f"{m}/000049.npy", mmap_mode="r")
+assert one.shape == (2, 3) and (one == src[49]).all()
+with open(f"{m}/000003.npy", "rb") as f:
+    assert f.read(6) == b"\x93NUMPY"
+PY
+}
+
+test_bool_and_scalar_blobs_load_in_numpy() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', (np.arange(9)*-7).astype(np.int16)); np.save('$T/b.npy', np.arange(12).reshape(4,3)%3==0)"
+  "$TBLOB" import "$T/scalar" "$T/s.npy" --create --dtype int16 --shape '' || fail "scalar import"
+  "$TBLOB" import "$T/bools" "$T/b.npy" --create || fail "bool import"
+  mount_fg "$T/scalar" "$T/ms"
+  mount_fg "$T/bools" "$T/mb"
+  "$PY" - "$T" <<'PY' || fail "numpy checks failed"
+import sys, numpy as np
+t = sys.argv[1]
+s = np.load(f"{t}/ms/000004.npy")
+assert s.shape == () and s == -28, s
+assert (np.load(f"{t}/ms/all.npy") == np.load(f"{t}/s.npy")).all()
+b = np.load(f"{t}/mb/all.npy", mmap_mode="r")
+assert b.dtype == np.bool_ and (b == np.load(f"{t}/b.npy")).all()
+PY
+}
+
+test_bfloat16_has_no_npy_views() {
+  "$TBLOB" create "$T/b" --dtype bfloat16 --shape 2 || fail "create"
+  "$PY" -c "import numpy as np; np.arange(6, dtype=np.uint16).tofile('$T/raw')"
+  "$TBLOB" import "$T/b" "$T/raw" --dtype bfloat16 --shape 2 || fail "raw import"
+  mount_fg "$T/b" "$T/m"
+  [[ -e $T/m/all.npy || -e $T/m/000000.npy ]] && fail ".npy views exist for bfloat16"
+  [[ $(stat -c %s "$T/m/000002.bin") == 4 ]] || fail "bin size"
+  grep -q "no: numpy has no dtype bfloat16" "$T/m/meta.yaml" || fail "meta.yaml does not say why"
+  true
+}
+
+test_error_table_erofs_enoent_enametoolong() {
+  make_blob "$T/b" 5
+  mount_fg "$T/b" "$T/m"
+  "$PY" - "$T/m" <<'PY' || fail "errno checks failed"
+import errno, os, sys
+m = sys.argv[1]
+def expect(err, fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        assert e.errno == err, (fn.__name__, args, errno.errorcode[e.errno])
+        return
+    raise AssertionError(f"{fn.__name__}{args} succeeded")
+f = f"{m}/000001.bin"
+expect(errno.EROFS, os.open, f, os.O_WRONLY)
+expect(errno.EROFS, os.open, f, os.O_RDWR)
+expect(errno.EROFS, os.open, f"{m}/new.bin", os.O_WRONLY | os.O_CREAT)
+expect(errno.EROFS, os.unlink, f)
+expect(errno.EROFS, os.rename, f, f"{m}/x.bin")
+expect(errno.EROFS, os.mkdir, f"{m}/d")
+expect(errno.EROFS, os.rmdir, m + "/d")
+expect(errno.EROFS, os.chmod, f, 0o644)
+expect(errno.EROFS, os.truncate, f, 0)
+expect(errno.EROFS, os.symlink, f, f"{m}/l")
+expect(errno.EROFS, os.link, f, f"{m}/h")
+expect(errno.EROFS, os.utime, f, (0, 0))
+expect(errno.EROFS, os.setxattr, f, "user.x", b"1")
+for bad in ["123.bin", "0000001.bin", "+00001.bin", "-1.bin", "000001.BIN", "000005.bin", "nope", "000001.bin/x"]:
+    expect(errno.ENOENT if "/" not in bad else errno.ENOTDIR, os.stat, f"{m}/{bad}")
+expect(errno.ENAMETOOLONG, os.stat, f"{m}/" + "1" * 256)
+expect(errno.ENAMETOOLONG, os.stat, f"{m}/" + "0" * 252 + ".bin")
+with open(f, "rb") as fh:
+    fh.seek(48)
+    assert fh.read() == b""
+    assert os.pread(fh.fileno(), 10, 1000) == b""
+PY
+}
+
+test_truncated_block_gives_eio_only_there() {
+  # 1 KiB tensors, blocks of 7: the damaged block is bytes [7 KiB, 14 KiB) of
+  # all.bin, so reads of all.bin that share no page with it still work.
+  make_blob "$T/b" 30 float32 256 7
+  local block
+  block=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][1])")  # tensors 7..13
+  truncate -s 100 "$T/b/$block"
+  mount_fg "$T/b" "$T/m"
+  cat "$T/m/000009.bin" >/dev/null 2>"$T/err" && fail "reading a tensor of the truncated block succeeded"
+  grep -q "Input/output error" "$T/err" || fail "expected EIO, got: $(cat "$T/err")"
+  cat "$T/m/000013.bin" >/dev/null 2>&1 && fail "tensor 13 read"
+  for i in 0 6 14 29; do
+    cmp -s <("$TBLOB" cat "$T/b" "$i") "$T/m/$(printf '%06d' "$i").bin" || fail "tensor $i no longer reads"
+  done
+  dd if="$T/m/all.bin" bs=1024 skip=8 count=1 of=/dev/null status=none 2>/dev/null && fail "all.bin range over the block read"
+  dd if="$T/m/all.bin" bs=1024 skip=20 count=5 of="$T/got" status=none || fail "all.bin elsewhere failed"
+  cmp -s "$T/got" <(for i in 20 21 22 23 24; do "$TBLOB" cat "$T/b" $i; done) || fail "all.bin elsewhere differs"
+  cat "$T/m/000010.bin" >/dev/null 2>&1
+  [[ $(grep -c "$block" "$T/blobfs.log") -eq 1 ]] || fail "want one log line naming $block, got: $(cat "$T/blobfs.log")"
+  is_mounted "$T/m" || fail "daemon died"
+}
+
+test_bad_config_is_refused_before_mounting() {
+  make_blob "$T/b" 3
+  mkdir -p "$T/m"
+  printf 'threads: 4\nnaming_wdith: 8\n' > "$T/bad.yaml"
+  local out rc
+  out=$("$BLOBFS" "$T/b" "$T/m" --config "$T/bad.yaml" 2>&1); rc=$?
+  [[ $rc -eq 2 ]] || fail "exit $rc for a bad config"
+  [[ $out == *"bad.yaml:2: unknown option 'naming_wdith'"* ]] || fail "message: $out"
+  out=$("$BLOBFS" "$T/b" "$T/m" -o threads=0 2>&1); rc=$?
+  [[ $rc -eq 2 && $out == *"threads: 0 is out of range"* ]] || fail "-o threads=0: $rc $out"
+  out=$("$BLOBFS" "$T/b" "$T/m" --config "$T/missing.yaml" 2>&1); rc=$?
+  [[ $rc -eq 2 && $out == *"missing.yaml: cannot read"* ]] || fail "missing config: $rc $out"
+  out=$("$BLOBFS" "$T/nonexistent" "$T/m" 2>&1); rc=$?
+  [[ $rc -eq 3 && $out == *"nonexistent: no such blob"* ]] || fail "missing source: $rc $out"
+  out=$("$BLOBFS" "$T/b" "$T/nodir" 2>&1); rc=$?
+  [[ $rc -eq 2 && $out == *"mountpoint is not a directory"* ]] || fail "missing mountpoint: $rc $out"
+  is_mounted "$T/m" && fail "a mount was left behind"
+  pgrep -f "[b]lobfs $T" && fail "a daemon was left behind"
+  true
+}
+
+test_sigterm_and_sigint_unmount_cleanly() {
+  make_blob "$T/b" 3
+  local sig
+  for sig in TERM INT; do
+    mount_fg "$T/b" "$T/m_$sig"
+    kill -"$sig" "$PID"
+    wait_until bash -c "! kill -0 $PID 2>/dev/null" || fail "daemon ignored SIG$sig"
+    wait "$PID"; local rc=$?
+    [[ $rc -eq 0 ]] || fail "daemon exited $rc after SIG$sig"
+    is_mounted "$T/m_$sig" && fail "mount left after SIG$sig"
+    ls "$T/m_$sig" >/dev/null 2>&1 || fail "mountpoint broken after SIG$sig (transport endpoint not connected?)"
+  done
+  true
+}
+
+test_fusermount_u_ends_the_daemon() {
+  make_blob "$T/b" 3
+  mount_fg "$T/b" "$T/m"
+  fusermount3 -u "$T/m" || fail "fusermount3 -u failed"
+  wait_until bash -c "! kill -0 $PID 2>/dev/null" || fail "daemon still running after fusermount3 -u"
+  wait "$PID" || fail "daemon exit code $?"
+}
+
+test_daemon_mode_returns_once_the_mount_is_ready() {
+  make_blob "$T/b" 4
+  mkdir -p "$T/m"
+  _mounts+=("$T/m")
+  "$BLOBFS" "$T/b" "$T/m" 2>"$T/blobfs.log" || fail "blobfs exited $?"
+  is_mounted "$T/m" || fail "not mounted when blobfs returned"
+  cmp -s "$T/m/000002.bin" <("$TBLOB" cat "$T/b" 2) || fail "read after daemon mount"
+  local pid
+  pid=$(pgrep -f "^$BLOBFS $T/b $T/m$") || fail "no daemon process"
+  _pids+=("$pid")
+  fusermount3 -u "$T/m"
+  wait_until bash -c "! kill -0 $pid 2>/dev/null" || fail "daemon survived unmount"
+}
+
+test_fstab_style_mount_through_mount_fuse3() {
+  make_blob "$T/b" 6
+  mkdir -p "$T/m" "$T/bin"
+  _mounts+=("$T/m")
+  ln -s "$BLOBFS" "$T/bin/blobfs"
+  # What mount(8) runs for an fstab line "SOURCE MNT fuse.blobfs OPTIONS 0 0".
+  # (mount(8) itself would look blobfs up in its own fixed PATH, where
+  # `make install` puts it; this test uses the build instead.)
+  PATH="$T/bin:$PATH" mount.fuse3 "$T/b" "$T/m" -t blobfs -o ro,nosuid,nodev,naming_width=4,allow_other 2>"$T/err" ||
+    fail "mount.fuse3 failed: $(cat "$T/err")"
+  is_mounted "$T/m" || fail "not mounted"
+  [[ -f $T/m/0003.bin ]] || fail "naming_width=4 not applied: $(ls "$T/m" | head -3)"
+  grep " $T/m " /proc/mounts | grep -q allow_other || fail "allow_other not in the mount options"
+  umount "$T/m" || fail "umount failed"
+  wait_until bash -c "! pgrep -f '[b]lobfs $T/b' >/dev/null" || fail "daemon survived umount"
+}
+
+test_systemd_readiness_is_sent_once_mounted() {
+  make_blob "$T/b" 4
+  mkdir -p "$T/m"
+  _mounts+=("$T/m")
+  # A stand-in for systemd's notify socket: records each datagram and whether
+  # the mount was up when READY=1 arrived.
+  "$PY" - "$T/notify.sock" "$T/m" > "$T/notify.out" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+msg = s.recv(4096).decode()
+mounted = any(l.split()[1] == sys.argv[2] for l in open("/proc/mounts"))
+print(msg.strip(), "mounted" if mounted else "not-mounted", flush=True)
+PY
+  local listener=$!
+  _pids+=("$listener")
+  wait_until test -S "$T/notify.sock" || fail "listener did not start"
+  NOTIFY_SOCKET="$T/notify.sock" "$BLOBFS" "$T/b" "$T/m" -f 2>>"$T/blobfs.log" &
+  _pids+=("$!")
+  wait "$listener"
+  grep -qx "READY=1 mounted" "$T/notify.out" || fail "notify got: $(cat "$T/notify.out")"
+}
+
+test_ten_million_tensors_list_with_flat_daemon_memory() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', np.arange(10_000_000, dtype=np.int32))"
+  "$TBLOB" import "$T/b" "$T/s.npy" --create --dtype int32 --shape '' || fail "import"
+  rm -f "$T/s.npy"
+  mount_fg "$T/b" "$T/m"
+  local n rss
+  n=$(ls -f "$T/m" | wc -l)
+  [[ $n -eq 10000005 ]] || fail "ls -f listed $n entries"
+  [[ $(od -An -tu4 "$T/m/9999999.bin" | tr -d ' ') == 9999999 ]] || fail "last tensor wrong"
+  [[ -e $T/m/10000000.bin ]] && fail "one past the end exists"
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+  [[ $rss -lt 65536 ]] || fail "daemon RSS ${rss} KiB after listing, want < 64 MiB"
+  echo "    10M tensors: daemon RSS ${rss} KiB after ls -f" >&2
+}
+
+run_tests

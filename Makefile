@@ -4,6 +4,7 @@
 #   make test       build and run every test; ends with "N passed, M failed"
 #   make asan       the same tests on an ASan + UBSan build (in build/asan)
 #   make bench      store benchmark (tests/bench), ratios against memcpy
+#   make bench-mount  blobfs against plain files on the native filesystem
 #   make deps       install the Debian packages the project needs
 
 BUILD    ?= build
@@ -46,7 +47,11 @@ TOOL_BINS  := $(TOOL_SRCS:tests/conformance/%.cc=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench/*.cc)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cc=$(BUILD)/bench/%)
 
-.PHONY: all deps test asan bench clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+UNITDIR    ?= /etc/systemd/system
+
+.PHONY: all deps test asan bench bench-mount demo install clean
 .SECONDARY:
 .DEFAULT_GOAL := all
 
@@ -97,6 +102,43 @@ asan:
 
 bench: $(BENCH_BINS)
 	$(BUILD)/bench/store_bench
+
+bench-mount: $(BENCH_BINS) $(BLOBFS)
+	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS)
+
+# The main job: a demo blob (created once: 10,000 embeddings of 64 float32),
+# mounted at build/demo/mnt and read with ls, cat, dd and numpy.
+DEMO := $(BUILD)/demo
+demo: $(TBLOB) $(BLOBFS)
+	@set -e; mkdir -p $(DEMO)/mnt; \
+	if [ ! -f $(DEMO)/blob/.conf ]; then \
+	  echo "== creating the demo blob $(DEMO)/blob (10,000 x 64 float32)"; \
+	  /usr/bin/python3 -c "import numpy as np; np.save('$(DEMO)/src.npy', \
+	    (np.arange(10000, dtype=np.float32)[:, None] + np.arange(64, dtype=np.float32)[None, :] / 100))"; \
+	  $(TBLOB) import $(DEMO)/blob $(DEMO)/src.npy --create --block-size 4096; rm -f $(DEMO)/src.npy; \
+	fi; \
+	if ! grep -q " $$(realpath $(DEMO)/mnt) fuse.blobfs" /proc/mounts; then \
+	  echo "== $(BLOBFS) $(DEMO)/blob $(DEMO)/mnt"; $(BLOBFS) $(DEMO)/blob $(DEMO)/mnt; fi; \
+	echo "== ls $(DEMO)/mnt | head -5   (every tensor is a file)"; ls $(DEMO)/mnt | head -5; \
+	echo "== cat $(DEMO)/mnt/meta.yaml"; cat $(DEMO)/mnt/meta.yaml; \
+	echo "== dd if=$(DEMO)/mnt/all.bin bs=256 skip=42 count=1 | od -An -f | head -1   (tensor 42)"; \
+	dd if=$(DEMO)/mnt/all.bin bs=256 skip=42 count=1 status=none | od -An -f | head -1; \
+	echo "== python3 -c \"import numpy as np; a = np.load('$(DEMO)/mnt/all.npy', mmap_mode='r'); print(a.shape, a[42, :4])\""; \
+	/usr/bin/python3 -c "import numpy as np; a = np.load('$(DEMO)/mnt/all.npy', mmap_mode='r'); print(a.shape, a[42, :4])"; \
+	echo "== unmount with: fusermount3 -u $(DEMO)/mnt"
+
+# Installs the programs, the library and headers, the default config (as
+# $(PREFIX)/share/tensorblob/blobfs.yaml) and the systemd template unit, with
+# ExecStart pointing at the installed blobfs.
+install: $(LIB) $(TBLOB) $(BLOBFS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tensorblob \
+	  $(DESTDIR)$(PREFIX)/share/tensorblob $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/blobfs
+	install -m 755 $(TBLOB) $(BLOBFS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/tensorblob/*.h $(DESTDIR)$(PREFIX)/include/tensorblob/
+	install -m 644 conf/blobfs.yaml $(DESTDIR)$(PREFIX)/share/tensorblob/blobfs.yaml
+	sed 's|/usr/local/bin/blobfs|$(PREFIX)/bin/blobfs|' systemd/blobfs@.service > $(DESTDIR)$(UNITDIR)/blobfs@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/blobfs@.service
 
 clean:
 	rm -rf build

@@ -74,6 +74,9 @@ for d in tests/conformance/tensorblob/*/; do
   check "reference tool reads our $name" $PY $ref describe "$tmp/$name"
 done
 
+echo "== tblob end to end"
+BUILD=$BUILD run_suite cli tests/cli/cli_test.sh
+
 echo "== mount tests (real FUSE mounts, real clients)"
 BUILD=$BUILD run_suite mount tests/mount/mount_test.sh
 

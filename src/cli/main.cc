@@ -9,7 +9,7 @@
 
 namespace {
 
-void print_overview(FILE* out) {
+void print_overview(std::FILE* out) {
   std::fprintf(out, "usage: tblob COMMAND [ARGS...]   (tblob COMMAND --help for details)\n\ncommands:\n");
   for (const auto& c : tblob::commands()) std::fprintf(out, "  %-9s %s\n", c.name, c.summary);
   std::fprintf(out,
@@ -31,7 +31,7 @@ int exit_code_for(const tensorblob::Error& e) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    print_overview(stderr);
+    std::fprintf(stderr, "tblob: no command given (usage: tblob COMMAND [ARGS...]; see tblob --help)\n");
     return tblob::kExitUsage;
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

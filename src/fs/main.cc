@@ -1,9 +1,11 @@
 // blobfs: mounts a tensorblob directory so every tensor is a plain file.
 // Everything that can fail (options, config, the blob itself) is checked
 // before mounting, so a bad start never leaves a mount behind.
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -105,6 +107,14 @@ int main(int argc, char** argv) {
   blobfs::set_log_level(opts.log_level);
 
   struct stat st;
+  if (::stat(opts.mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {
+    // A daemon that died (SIGKILL, a crash) leaves its mount behind, and a
+    // restart (systemd's Restart=on-failure) could never mount over it.
+    blobfs::log(blobfs::LogLevel::kWarning, opts.mountpoint + ": removing the stale mount of a daemon that died");
+    if (::umount2(opts.mountpoint.c_str(), MNT_DETACH) != 0)
+      std::fprintf(stderr, "blobfs: %s: stale mount (transport endpoint is not connected); run fusermount3 -uz %s\n",
+                   opts.mountpoint.c_str(), opts.mountpoint.c_str());
+  }
   if (::stat(opts.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     std::fprintf(stderr, "blobfs: %s: mountpoint is not a directory\n", opts.mountpoint.c_str());
     return kExitUsage;

@@ -247,14 +247,19 @@ class Blob::Impl {
     }
   }
 
-  void create(const OpenOptions& o) {
+  // The config of a new blob, checked before anything touches the disk.
+  static BlobConf new_blob_conf(const std::string& path, const OpenOptions& o) {
     if (o.dtype.empty() || !o.shape)
       throw Error(Errc::kInvalidArgument, path + ": a new blob needs a dtype and a shape");
     try {
-      conf = make_blob_conf(path, o.dtype, *o.shape, o.block_size);
+      return make_blob_conf(path, o.dtype, *o.shape, o.block_size);
     } catch (const FormatError& e) {
       throw Error(Errc::kInvalidArgument, e.what());
     }
+  }
+
+  void create(const OpenOptions& o) {
+    conf = new_blob_conf(path, o);
     replace_file_atomically(dir.get(), kConfName, format_blob_conf(conf, o.conf_flavor), path);
     status = BlobStatus{};
     replace_file_atomically(dir.get(), kStatName, format_blob_status(status), path);
@@ -303,7 +308,10 @@ Blob Blob::open(const std::string& path_in, std::string_view mode_text, const Op
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && !S_ISDIR(st.st_mode)) throw Error(Errc::kFormat, path + ": not a blob directory");
   if (!exists && mode.must_exist) throw Error(Errc::kNotFound, path + ": no such blob");
-  if (!exists) make_directories(path);
+  if (!exists) {
+    Impl::new_blob_conf(path, options);  // a refused create leaves no directory behind
+    make_directories(path);
+  }
 
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw_errno("open", path);

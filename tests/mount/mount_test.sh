@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests that really mount blobs and read them with real clients: ls, stat,
 # cat, cmp, dd, python3 with numpy. See lib.sh for the cleanup guarantees.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib.sh"
 
 test_ls_lists_every_tensor_and_the_fixed_files() {
   make_blob "$T/b" 25
@@ -220,6 +220,20 @@ test_sigterm_and_sigint_unmount_cleanly() {
   true
 }
 
+test_restart_after_a_killed_daemon_replaces_its_stale_mount() {
+  make_blob "$T/b" 3
+  mount_fg "$T/b" "$T/m"
+  kill -KILL "$PID"
+  wait "$PID" 2>/dev/null
+  ls "$T/m" >/dev/null 2>&1 && fail "expected a stale mount after SIGKILL"
+  "$BLOBFS" "$T/b" "$T/m" -f 2>>"$T/blobfs.log" &
+  _pids+=("$!")
+  # /proc/mounts lists the stale mount too: wait until the directory answers.
+  wait_until bash -c "ls '$T/m' >/dev/null 2>&1" || fail "no new mount over the stale one"
+  cmp -s "$T/m/000001.bin" <("$TBLOB" cat "$T/b" 1) || fail "remounted blob does not read"
+  grep -q "removing the stale mount" "$T/blobfs.log" || fail "no log line about the stale mount"
+}
+
 test_fusermount_u_ends_the_daemon() {
   make_blob "$T/b" 3
   mount_fg "$T/b" "$T/m"
@@ -296,6 +310,40 @@ test_ten_million_tensors_list_with_flat_daemon_memory() {
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
   [[ $rss -lt 65536 ]] || fail "daemon RSS ${rss} KiB after listing, want < 64 MiB"
   echo "    10M tensors: daemon RSS ${rss} KiB after ls -f" >&2
+}
+
+test_systemd_unit_command_mounts_from_its_yaml() {
+  # The unit's own ExecStart, with %i and the binary path filled in as
+  # `make install` and systemd would, run under a stand-in notify socket.
+  make_blob "$T/b" 5
+  mkdir -p "$T/m" "$T/etc"
+  _mounts+=("$T/m")
+  printf 'source: %s\nmountpoint: %s\nnaming_width: 3\n' "$T/b" "$T/m" > "$T/etc/demo.yaml"
+  local exec
+  exec=$(sed -n 's/^ExecStart=//p' "$ROOT/systemd/blobfs@.service")
+  [[ -n $exec ]] || fail "no ExecStart in the unit"
+  exec=${exec//\/usr\/local\/bin\/blobfs/$BLOBFS}
+  exec=${exec//\/etc\/blobfs\/%i.yaml/$T/etc/demo.yaml}
+  grep -qx 'Type=notify' "$ROOT/systemd/blobfs@.service" || fail "unit is not Type=notify"
+  "$PY" - "$T/notify.sock" > "$T/notify.out" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(20)
+print(s.recv(4096).decode().strip(), flush=True)
+PY
+  local listener=$!
+  _pids+=("$listener")
+  wait_until test -S "$T/notify.sock" || fail "listener did not start"
+  NOTIFY_SOCKET="$T/notify.sock" $exec 2>>"$T/blobfs.log" &
+  local daemon=$!
+  _pids+=("$daemon")
+  wait "$listener"
+  grep -qx "READY=1" "$T/notify.out" || fail "no READY=1: $(cat "$T/notify.out")"
+  [[ -f $T/m/004.bin ]] || fail "config not applied: $(ls "$T/m" | head -3)"
+  kill -TERM "$daemon"
+  wait "$daemon" || fail "daemon exited $? on SIGTERM (systemctl stop)"
+  is_mounted "$T/m" && fail "still mounted after stop"
+  true
 }
 
 run_tests

@@ -1,9 +1,9 @@
-# Helpers for tests that really mount. Source this file, define test_* functions,
+# Helpers for the shell test suites (mount, cli). Source this file, define test_* functions,
 # then call run_tests. Each test runs in its own subshell with its own fresh
 # temporary directory; whatever it mounted is unmounted and every daemon it
 # started is killed and reaped on exit, pass or fail.
 set -u
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(realpath "${BUILD:-$ROOT/build}")
 BLOBFS=$BUILD/blobfs
 TBLOB=$BUILD/tblob
@@ -41,7 +41,7 @@ wait_until() {
 # to $T/blobfs.log, and waits for the mount. Sets PID.
 mount_fg() {
   local src=$1 mnt=$2; shift 2
-  mkdir -p "$mnt"
+  mkdir -p "$mnt" 2>/dev/null  # fails harmlessly on a stale mount, which blobfs replaces
   _mounts+=("$mnt")
   "$BLOBFS" "$src" "$mnt" -f "$@" 2>>"$T/blobfs.log" &
   PID=$!

@@ -1,0 +1,240 @@
+// Mount benchmark (make bench-mount): blobfs against the same tensors as plain
+// files on the native filesystem, measured side by side in one run, warm page
+// cache. Reports each measure and its ratio to native:
+//   files/s reading every tensor file once        (20,000 × 3 KB by default)
+//   open-read-close of random tensor files, p50/p99
+//   dd-style 1 MiB reads of all.bin vs one plain file of the same bytes
+//   mount time and daemon RSS (also for a 10-million-tensor blob)
+// Usage: mount_bench [--count N] [--dim D] [--dir DIR] [--blobfs PATH]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "tensorblob/blob.h"
+#include "tensorblob/error.h"
+
+using namespace tensorblob;
+using bench::median;
+using bench::now_s;
+using bench::percentile;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_mounted(const std::string& mnt) {
+  std::ifstream m("/proc/mounts");
+  for (std::string dev, dir, rest; m >> dev >> dir && std::getline(m, rest);)
+    if (dir == mnt) return true;
+  return false;
+}
+
+// A blobfs daemon in the foreground for the life of this object; unmounts and
+// reaps it on destruction, whatever happened in between.
+class Mount {
+ public:
+  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt) : mnt_(mnt) {
+    fs::create_directories(mnt);
+    double t0 = now_s();
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl(blobfs.c_str(), blobfs.c_str(), src.c_str(), mnt.c_str(), "-f", "-o", "log_level=warning", nullptr);
+      _exit(127);
+    }
+    while (!is_mounted(mnt)) {
+      if (now_s() - t0 > 20) {
+        kill(pid_, SIGKILL);  // the destructor will not run for a failed constructor
+        waitpid(pid_, nullptr, 0);
+        throw Error(Errc::kIo, "blobfs did not mount " + mnt);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    mount_seconds = now_s() - t0;
+  }
+  ~Mount() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // "VmRSS N KiB (RssAnon N KiB)": VmRSS counts the block pages the daemon
+  // has mapped, which are the shared page cache; RssAnon is its own memory.
+  std::string rss() const {
+    std::ifstream st("/proc/" + std::to_string(pid_) + "/status");
+    std::string vm = "?", anon = "?";
+    for (std::string line; std::getline(st, line);) {
+      if (line.rfind("VmRSS:", 0) == 0) vm = std::to_string(std::atol(line.c_str() + 6));
+      if (line.rfind("RssAnon:", 0) == 0) anon = std::to_string(std::atol(line.c_str() + 8));
+    }
+    return "VmRSS " + vm + " KiB (RssAnon " + anon + " KiB)";
+  }
+  double mount_seconds = 0;
+
+ private:
+  std::string mnt_;
+  pid_t pid_ = -1;
+};
+
+size_t read_file(const std::string& path, std::vector<char>& buf) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(Errc::kIo, path + ": open failed");
+  size_t total = 0;
+  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) total += static_cast<size_t>(n);
+  ::close(fd);
+  return total;
+}
+
+std::string name(const std::string& dir, int64_t i) {
+  char b[32];
+  std::snprintf(b, sizeof b, "/%06lld.bin", static_cast<long long>(i));
+  return dir + b;
+}
+
+void row(const char* what, double ours, double native, const char* unit, bool higher_is_better) {
+  std::printf("%-40s blobfs %11.2f %-8s native %11.2f %-8s ratio %.2fx\n", what, ours, unit, native, unit,
+              higher_is_better ? ours / native : native / ours);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t count = 20000, dim = 768;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = tmp ? tmp : "/tmp";
+  std::string blobfs = "build/blobfs";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--count")) count = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dim")) dim = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--blobfs")) blobfs = argv[i + 1];
+  }
+  blobfs = fs::absolute(blobfs).string();
+  const std::string root = dir + "/tblob-mount-bench-" + std::to_string(getpid());
+  const std::string native = root + "/native", blob = root + "/blob", mnt = root + "/mnt";
+  const int64_t item = dim * 4;
+  std::printf("machine: %s\n", bench::machine_line(dir).c_str());
+  std::printf("tensors: %lld x float32 (%lld,) = %lld bytes each\n\n", static_cast<long long>(count),
+              static_cast<long long>(dim), static_cast<long long>(item));
+  int rc = 0;
+  try {
+    // The same bytes both ways: one plain file per tensor plus all.bin, and a blob.
+    fs::create_directories(native);
+    std::vector<char> data(static_cast<size_t>(count * item));
+    std::mt19937_64 rng(7);
+    for (auto& c : data) c = static_cast<char>(rng());
+    for (int64_t i = 0; i < count; ++i) std::ofstream(name(native, i), std::ios::binary).write(&data[i * item], item);
+    std::ofstream(native + "/all.bin", std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    {
+      OpenOptions o;
+      o.dtype = "float32";
+      o.shape = Shape{dim};
+      Blob b = Blob::open(blob, "w", o);
+      b.write_raw(data.data(), count);
+    }
+    ::sync();
+    Mount m(blobfs, blob, mnt);
+    std::vector<char> buf(1 << 20);
+
+    // Read every tensor file once; warm both first, then alternate.
+    auto read_all = [&](const std::string& d) {
+      double t0 = now_s();
+      for (int64_t i = 0; i < count; ++i)
+        if (read_file(name(d, i), buf) != static_cast<size_t>(item)) throw Error(Errc::kIo, name(d, i) + ": short");
+      return static_cast<double>(count) / (now_s() - t0);
+    };
+    double first_blobfs = read_all(mnt);  // the first pass through the mount: blocks already cached
+    read_all(native);
+    std::vector<double> fps_b, fps_n;
+    for (int r = 0; r < 3; ++r) {
+      fps_n.push_back(read_all(native));
+      fps_b.push_back(read_all(mnt));
+    }
+    row("read every tensor file once (files/s)", median(fps_b), median(fps_n), "files/s", true);
+    row("  first pass through the mount", first_blobfs, median(fps_n), "files/s", true);
+
+    // Random open-read-close latency.
+    const int samples = 20000;
+    std::vector<double> lat_b, lat_n;
+    for (int s = 0; s < samples; ++s) {
+      int64_t i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+      const bool blob_first = s % 2;
+      for (int k = 0; k < 2; ++k) {
+        const bool on_blob = (k == 0) == blob_first;
+        double t0 = now_s();
+        read_file(name(on_blob ? mnt : native, i), buf);
+        (on_blob ? lat_b : lat_n).push_back(now_s() - t0);
+      }
+    }
+    row("random open-read-close p50 (us)", median(lat_b) * 1e6, median(lat_n) * 1e6, "us", false);
+    row("random open-read-close p99 (us)", percentile(lat_b, 0.99) * 1e6, percentile(lat_n, 0.99) * 1e6, "us", false);
+
+    // all.bin with 1 MiB reads, like dd bs=1M.
+    auto dd = [&](const std::string& path) {
+      double t0 = now_s();
+      size_t n = read_file(path, buf);
+      if (n != data.size()) throw Error(Errc::kIo, path + ": read " + std::to_string(n) + " bytes");
+      return static_cast<double>(n) / 1e9 / (now_s() - t0);
+    };
+    dd(mnt + "/all.bin");
+    dd(native + "/all.bin");
+    std::vector<double> gb_b, gb_n;
+    for (int r = 0; r < 5; ++r) {
+      gb_n.push_back(dd(native + "/all.bin"));
+      gb_b.push_back(dd(mnt + "/all.bin"));
+    }
+    row("all.bin, 1 MiB reads (GB/s)", median(gb_b), median(gb_n), "GB/s", true);
+    std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", m.mount_seconds * 1e3);
+    std::printf("%-40s %s\n", "daemon memory after all of the above", m.rss().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mount_bench: %s\n", e.what());
+    rc = 3;
+  }
+  // The 10-million-tensor blob of 4-byte tensors: mount time and RSS after listing.
+  try {
+    const std::string big = root + "/big", bigmnt = root + "/bigmnt";
+    {
+      OpenOptions o;
+      o.dtype = "int32";
+      o.shape = Shape{};
+      Blob b = Blob::open(big, "w", o);
+      std::vector<int32_t> v(1 << 20);
+      for (int64_t i = 0; i < 10'000'000; i += static_cast<int64_t>(v.size())) {
+        int64_t k = std::min<int64_t>(static_cast<int64_t>(v.size()), 10'000'000 - i);
+        for (int64_t j = 0; j < k; ++j) v[j] = static_cast<int32_t>(i + j);
+        b.write_raw(v.data(), k);
+      }
+    }
+    std::vector<double> times;
+    std::string rss;
+    for (int r = 0; r < 5; ++r) {
+      Mount m(blobfs, big, bigmnt);
+      times.push_back(m.mount_seconds);
+      if (r == 0) {
+        int64_t n = 0;
+        for (const auto& e : fs::directory_iterator(bigmnt)) n += !e.path().empty();
+        std::vector<char> small(64);
+        for (int64_t i = 0; i < 10'000'000; i += 997) read_file(name(bigmnt, i), small);
+        rss = m.rss();
+        std::printf("%-40s %lld entries listed, one file in 997 read\n", "10M-tensor blob", static_cast<long long>(n));
+      }
+    }
+    std::printf("%-40s %.1f ms median of 5 (until the mount is visible)\n", "  mount time", median(times) * 1e3);
+    std::printf("%-40s %s\n", "  daemon memory after listing and reading", rss.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mount_bench: %s\n", e.what());
+    rc = 3;
+  }
+  fs::remove_all(root);
+  return rc;
+}

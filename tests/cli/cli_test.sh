@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# tblob end to end: every command with real files, its exit code and its
+# one-line errors; import refusals leave the blob untouched; make install.
+source "$(dirname "$0")/../lib.sh"
+
+# expect_exit CODE PATTERN CMD...: CMD must exit CODE with PATTERN in its stderr.
+expect_exit() {
+  local want=$1 pattern=$2; shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq $want ]] || fail "$* exited $rc, want $want ($err)"
+  [[ $err == *"$pattern"* ]] || fail "$*: stderr '$err' lacks '$pattern'"
+  [[ $(printf '%s' "$err" | wc -l) -le 1 ]] || fail "$*: error is more than one line: $err"
+}
+
+test_create_and_its_refusals() {
+  "$TBLOB" create "$T/b" --dtype float --shape 3,2 --block-size 5 || fail "create"
+  grep -q '"dtype": "float32"' "$T/b/.conf" || fail "alias not written canonically"
+  [[ $(cat "$T/b/.stat") == '{"len":0,"bds":[]}' ]] || fail ".stat"
+  expect_exit 2 "a blob already exists here" "$TBLOB" create "$T/b" --dtype float32 --shape 3
+  expect_exit 2 "--dtype and --shape are required" "$TBLOB" create "$T/c" --shape 3
+  expect_exit 2 "shape dimensions must be at least 1" "$TBLOB" create "$T/c" --dtype float32 --shape 3,0
+  expect_exit 2 "shape dimension must be an integer, got 'x'" "$TBLOB" create "$T/c" --dtype float32 --shape 3,x
+  expect_exit 2 "unknown dtype 'floot'" "$TBLOB" create "$T/c" --dtype floot --shape 3
+  expect_exit 2 "block_size must be at least 1" "$TBLOB" create "$T/c" --dtype float32 --shape 3 --block-size 0
+  expect_exit 2 "overflows" "$TBLOB" create "$T/c" --dtype float64 --shape 4294967296,4294967296
+  expect_exit 2 "unknown option --bogus" "$TBLOB" create "$T/c" --bogus
+  [[ -e $T/c ]] && fail "a refused create left $T/c"
+  true
+}
+
+test_import_npy_of_every_header_version_and_raw_files() {
+  "$PY" - "$T" <<'PY'
+import sys, numpy as np
+t = sys.argv[1]
+a = np.arange(40, dtype=np.float32).reshape(10, 4)
+np.save(f"{t}/v1.npy", a[:3])
+for v in [(2, 0), (3, 0)]:
+    with open(f"{t}/v{v[0]}.npy", "wb") as f:
+        np.lib.format.write_array(f, a[3 + 2 * (v[0] - 2): 5 + 2 * (v[0] - 2)], version=v)
+np.save(f"{t}/one.npy", a[7])           # a single tensor of the blob's shape
+a[8:].tofile(f"{t}/raw.bin")            # raw C-order bytes
+np.save(f"{t}/want.npy", a)
+PY
+  "$TBLOB" import "$T/b" "$T/v1.npy" "$T/v2.npy" "$T/v3.npy" "$T/one.npy" --create || fail "npy import"
+  "$TBLOB" import "$T/b" "$T/raw.bin" --dtype float32 --shape 4 || fail "raw import"
+  "$TBLOB" export "$T/b" "$T/got.npy" || fail "export"
+  "$PY" -c "import numpy as np; assert (np.load('$T/got.npy') == np.load('$T/want.npy')).all()" || fail "contents differ"
+}
+
+test_import_refusals_name_the_file_and_change_nothing() {
+  "$PY" - "$T" <<'PY'
+import sys, numpy as np
+t = sys.argv[1]
+np.save(f"{t}/good.npy", np.ones((3, 4), np.float32))
+np.save(f"{t}/fortran.npy", np.asfortranarray(np.ones((3, 4), np.float32)))
+np.save(f"{t}/int.npy", np.ones((3, 4), np.int32))
+np.save(f"{t}/big.npy", np.ones((3, 4), ">f4"))
+np.save(f"{t}/shape.npy", np.ones((3, 5), np.float32))
+np.save(f"{t}/object.npy", np.array([{}, 1], dtype=object), allow_pickle=True)
+np.save(f"{t}/str.npy", np.array(["ab"]))
+with open(f"{t}/short.npy", "wb") as f:
+    f.write(open(f"{t}/good.npy", "rb").read()[:-5])
+open(f"{t}/notnpy.npy", "wb").write(b"hello world")
+open(f"{t}/badhdr.npy", "wb").write(b"\x93NUMPY\x01\x00\x10\x00{'descr': <f4}   \n")
+PY
+  "$TBLOB" import "$T/b" "$T/good.npy" --create || fail "setup"
+  local before
+  before=$(cat "$T/b/.stat")
+  expect_exit 3 "fortran.npy: Fortran-order arrays are not supported" "$TBLOB" import "$T/b" "$T/good.npy" "$T/fortran.npy"
+  expect_exit 3 "int.npy: dtype <i4 (int32) does not match the blob's float32" "$TBLOB" import "$T/b" "$T/int.npy"
+  expect_exit 3 "big.npy: numpy dtype '>f4' cannot be stored in a blob" "$TBLOB" import "$T/b" "$T/big.npy"
+  expect_exit 3 "shape.npy: shape (3, 5) is neither (4,) nor (n, *(4,))" "$TBLOB" import "$T/b" "$T/shape.npy"
+  expect_exit 3 "object.npy: object arrays cannot be stored" "$TBLOB" import "$T/b" "$T/object.npy"
+  expect_exit 3 "str.npy: numpy dtype '<U2' cannot be stored" "$TBLOB" import "$T/b" "$T/str.npy"
+  expect_exit 3 "short.npy: header promises 176 bytes but the file has 171" "$TBLOB" import "$T/b" "$T/short.npy"
+  expect_exit 3 "notnpy.npy: not a .npy file (raw files need --dtype and --shape)" "$TBLOB" import "$T/b" "$T/notnpy.npy"
+  expect_exit 3 "badhdr.npy" "$TBLOB" import "$T/b" "$T/badhdr.npy"
+  expect_exit 3 "missing.npy: open: No such file or directory" "$TBLOB" import "$T/b" "$T/missing.npy"
+  expect_exit 3 "raw file of 11 bytes is not a whole number of 16-byte tensors" \
+    "$TBLOB" import "$T/b" "$T/notnpy.npy" --dtype float32 --shape 4
+  expect_exit 2 "--dtype/--shape int32 (4,) differ from the blob's float32 (4,)" \
+    "$TBLOB" import "$T/b" "$T/good.npy" --dtype int32 --shape 4
+  expect_exit 3 "no such blob (use --create to make one)" "$TBLOB" import "$T/nob" "$T/good.npy"
+  [[ $(cat "$T/b/.stat") == "$before" ]] || fail "a refused import changed .stat"
+  [[ $(ls "$T/b" | wc -l) -eq 1 ]] || fail "a refused import left files: $(ls "$T/b")"
+}
+
+test_export_ranges_and_refusals() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', np.arange(60, dtype=np.int64).reshape(20, 3))"
+  "$TBLOB" import "$T/b" "$T/s.npy" --create --block-size 6 || fail "import"
+  local spec
+  for spec in "5:9" ":4" "15:" "-3:" "-100:100" "7:3" "::"; do
+    if [[ $spec == "::" ]]; then
+      expect_exit 2 "range must be A:B" "$TBLOB" export "$T/b" "$T/o.npy" --range "$spec"
+      continue
+    fi
+    "$TBLOB" export "$T/b" "$T/o.npy" --range "$spec" || fail "export --range $spec"
+    "$PY" -c "import numpy as np; a = np.load('$T/s.npy'); b = np.load('$T/o.npy'); assert b.shape == a[$spec].shape and (b == a[$spec]).all(), '$spec'" ||
+      fail "--range $spec differs from numpy's slice"
+  done
+  "$TBLOB" create "$T/bf" --dtype bfloat16 --shape 2 || fail "create bf16"
+  expect_exit 2 "numpy has no dtype bfloat16" "$TBLOB" export "$T/bf" "$T/x.npy"
+  [[ -e $T/x.npy ]] && fail "a refused export left a file"
+  expect_exit 3 "no such blob" "$TBLOB" export "$T/none" "$T/x.npy"
+  ls "$T" | grep -q tmp && fail "temporary files left: $(ls "$T")"
+  true
+}
+
+test_cat_info_truncate_extend() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', np.arange(30, dtype=np.int16).reshape(10, 3)); np.save('$T/t.npy', -np.arange(12, dtype=np.int16).reshape(4, 3))"
+  "$TBLOB" import "$T/b" "$T/s.npy" --create --block-size 4 || fail "import b"
+  "$TBLOB" import "$T/o" "$T/t.npy" --create --block-size 4 || fail "import o"
+  [[ $("$TBLOB" cat "$T/b" -1 | od -An -td2 | xargs) == "27 28 29" ]] || fail "cat -1"
+  [[ $("$TBLOB" cat "$T/b" 2 | od -An -td2 | xargs) == "6 7 8" ]] || fail "cat 2"
+  expect_exit 2 "index 10 out of range for 10 items" "$TBLOB" cat "$T/b" 10
+  expect_exit 2 "INDEX must be an integer, got 'x'" "$TBLOB" cat "$T/b" x
+  "$TBLOB" info "$T/b" | grep -qx "count: 10" || fail "info count"
+  "$TBLOB" info "$T/b" | grep -qx "dtype: int16" || fail "info dtype"
+  expect_exit 2 "N must be between 0 and the blob's size 10, got 11" "$TBLOB" truncate "$T/b" 11
+  "$TBLOB" truncate "$T/b" 6 || fail "truncate"
+  "$TBLOB" info "$T/b" | grep -qx "count: 6" || fail "truncated count"
+  cp -r "$T/b" "$T/b2"
+  "$TBLOB" extend "$T/b" "$T/o" --keep-order || fail "extend --keep-order"
+  [[ $("$TBLOB" cat "$T/b" 6 | od -An -td2 | xargs) == "0 -1 -2" ]] || fail "keep-order: tensor 6"
+  "$TBLOB" extend "$T/b2" "$T/o" || fail "extend"
+  # Fast path: b2 held 6 (one full block of 4 + 2); o's full block comes first, then b2's tail.
+  [[ $("$TBLOB" cat "$T/b2" 4 | od -An -td2 | xargs) == "0 -1 -2" ]] || fail "fast path order: $("$TBLOB" cat "$T/b2" 4 | od -An -td2)"
+  [[ $("$TBLOB" cat "$T/b2" 8 | od -An -td2 | xargs) == "12 13 14" ]] || fail "fast path: own tail after"
+  "$TBLOB" info "$T/b2" | grep -qx "count: 10" || fail "extended count"
+  "$TBLOB" create "$T/f" --dtype float32 --shape 3 || fail "create f"
+  expect_exit 2 "cannot extend a int16 (3,) blob with" "$TBLOB" extend "$T/b" "$T/f"
+}
+
+test_help_usage_and_unknown_commands() {
+  local c
+  for c in create import export info cat truncate extend; do
+    "$TBLOB" "$c" --help | grep -q "^usage: tblob $c" || fail "$c --help"
+  done
+  "$TBLOB" --help | grep -q "^commands:" || fail "tblob --help"
+  "$TBLOB" --version | grep -q "^tblob [0-9]" || fail "--version"
+  expect_exit 2 "unknown command 'frob'" "$TBLOB" frob
+  expect_exit 2 "no command given" "$TBLOB"
+  expect_exit 2 "expected 1 argument, got 2" "$TBLOB" info a b
+}
+
+test_progress_bar_only_on_a_terminal() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', np.zeros((200000, 64), np.float32))"
+  "$TBLOB" import "$T/b" "$T/s.npy" --create 2>"$T/err" || fail "import"
+  [[ -s $T/err ]] && fail "output on a non-terminal stderr: $(cat "$T/err")"
+  script -qec "'$TBLOB' export '$T/b' '$T/o.npy'" /dev/null > "$T/tty" || fail "export under a terminal"
+  grep -q "export \[" "$T/tty" || fail "no progress bar on a terminal: $(head -c 200 "$T/tty")"
+}
+
+test_make_install_puts_everything_under_destdir() {
+  make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$T/root" PREFIX=/usr/local >/dev/null || fail "make install"
+  local f
+  for f in usr/local/bin/blobfs usr/local/bin/tblob usr/local/lib/libtensorblob.a usr/local/include/tensorblob/blob.h \
+           usr/local/share/tensorblob/blobfs.yaml etc/systemd/system/blobfs@.service; do
+    [[ -f $T/root/$f ]] || fail "$f not installed"
+  done
+  [[ -x $T/root/usr/local/bin/blobfs ]] || fail "blobfs not executable"
+  grep -q "^ExecStart=/usr/local/bin/blobfs -f --config /etc/blobfs/%i.yaml" "$T/root/etc/systemd/system/blobfs@.service" ||
+    fail "unit ExecStart"
+  make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$T/root2" PREFIX=/opt/tb >/dev/null || fail "make install PREFIX"
+  grep -q "^ExecStart=/opt/tb/bin/blobfs " "$T/root2/etc/systemd/system/blobfs@.service" || fail "PREFIX not applied to the unit"
+}
+
+run_tests

@@ -18,7 +18,7 @@ FS_PKGS  := fuse3 libsystemd
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIB_PKGS) $(FS_PKGS))
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS)) -pthread
 FS_LIBS    = $(shell pkg-config --libs $(FS_PKGS))
-CPPFLAGS += -Iinclude -Isrc/store -Isrc/fs
+CPPFLAGS += -Iinclude -Isrc/store -Isrc/fs -Isrc/cli
 VERSION  := 0.1.0
 CPPFLAGS += -DTENSORBLOB_VERSION='"$(VERSION)"'
 CXXFLAGS += -std=c++20 $(OPT) $(SAN) -Wall -Wextra -pedantic -MMD -MP

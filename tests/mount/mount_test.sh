@@ -308,6 +308,10 @@ test_ten_million_tensors_list_with_flat_daemon_memory() {
   [[ $(od -An -tu4 "$T/m/9999999.bin" | tr -d ' ') == 9999999 ]] || fail "last tensor wrong"
   [[ -e $T/m/10000000.bin ]] && fail "one past the end exists"
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+  if [[ -n ${TBLOB_SANITIZED:-} ]]; then
+    echo "    (sanitizer build: RSS ${rss} KiB not checked, ASan's shadow and quarantine dominate it)" >&2
+    return 0
+  fi
   [[ $rss -lt 65536 ]] || fail "daemon RSS ${rss} KiB after listing, want < 64 MiB"
   echo "    10M tensors: daemon RSS ${rss} KiB after ls -f" >&2
 }

@@ -9,40 +9,38 @@ passed=0
 failed=0
 failures=()
 
-# Catch2 prints "test cases: T | P passed | F failed" or "All tests passed (... in T test cases)".
-run_catch() {
-  local name=$1; shift
-  local log
-  log=$(mktemp)
-  "$@" >"$log" 2>&1
-  local rc=$?
-  cat "$log"
-  local line p=0 f=0
-  line=$(grep -E '^(test cases:|All tests passed)' "$log" | tail -1)
-  if [[ $line =~ All\ tests\ passed.*\ ([0-9]+)\ test\ case ]]; then
-    p=${BASH_REMATCH[1]}
-  elif [[ $line =~ test\ cases:\ *([0-9]+)\ \|\ *([0-9]+)\ passed\ \|\ *([0-9]+)\ failed ]]; then
-    p=${BASH_REMATCH[2]}; f=${BASH_REMATCH[3]}
-  elif [[ $line =~ test\ cases:\ *([0-9]+)\ \|\ *([0-9]+)\ failed ]]; then
-    f=${BASH_REMATCH[2]}
-  fi
-  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi  # crashed before its summary
-  passed=$((passed + p)); failed=$((failed + f))
-  [[ $f -gt 0 ]] && failures+=("$name")
-  rm -f "$log"
+# "P F" from a Catch2 log: "test cases: T | P passed | F failed" or
+# "All tests passed (... in T test cases)".
+catch_counts() {
+  local line
+  line=$(grep -E '^(test cases:|All tests passed)' "$1" | tail -1)
+  if [[ $line =~ All\ tests\ passed.*\ ([0-9]+)\ test\ case ]]; then echo "${BASH_REMATCH[1]} 0"
+  elif [[ $line =~ test\ cases:\ *[0-9]+\ \|\ *([0-9]+)\ passed\ \|\ *([0-9]+)\ failed ]]; then echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+  elif [[ $line =~ test\ cases:\ *[0-9]+\ \|\ *([0-9]+)\ failed ]]; then echo "0 ${BASH_REMATCH[1]}"
+  else echo "0 0"; fi
 }
 
-# A shell suite that ends with its own "N passed, M failed" line.
-run_suite() {
-  local name=$1; shift
-  local log
+# "P F" from a shell suite's own last line "P passed, F failed".
+suite_counts() {
+  local line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$1" | tail -1)
+  if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+  else echo "0 0"; fi
+}
+
+# run_counted NAME COUNTER CMD...: runs a suite, shows its output and adds the
+# counts COUNTER reads from it; a suite that fails without saying so (a crash
+# before its summary) counts as one failure.
+run_counted() {
+  local name=$1 counter=$2; shift 2
+  local log p f rc
   log=$(mktemp)
   "$@" 2>&1 | tee "$log"
-  local line p=0 f=1
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
-  if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}; fi
+  rc=${PIPESTATUS[0]}
+  read -r p f <<<"$($counter "$log")"
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
   passed=$((passed + p)); failed=$((failed + f))
-  [[ $f -gt 0 ]] && failures+=("$name")
+  if [[ $f -gt 0 ]]; then failures+=("$name"); fi
   rm -f "$log"
 }
 
@@ -58,7 +56,7 @@ check() {
 }
 
 echo "== unit tests (Catch2)"
-run_catch unit "$BUILD/tests/unit_tests"
+run_counted unit catch_counts "$BUILD/tests/unit_tests"
 
 echo "== conformance with the Python reference tool"
 tmp=$(mktemp -d)
@@ -75,10 +73,10 @@ for d in tests/conformance/tensorblob/*/; do
 done
 
 echo "== tblob end to end"
-BUILD=$BUILD run_suite cli tests/cli/cli_test.sh
+BUILD=$BUILD run_counted cli suite_counts tests/cli/cli_test.sh
 
 echo "== mount tests (real FUSE mounts, real clients)"
-BUILD=$BUILD run_suite mount tests/mount/mount_test.sh
+BUILD=$BUILD run_counted mount suite_counts tests/mount/mount_test.sh
 
 echo
 if ((${#failures[@]})); then echo "failed: ${failures[*]}"; fi

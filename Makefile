@@ -7,6 +7,8 @@
 #   make bench-mount  blobfs against plain files on the native filesystem
 #   make deps       install the Debian packages the project needs
 
+# Build in parallel by default: `make test` on a fresh machine should use every core.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 BUILD    ?= build
 CXX      ?= g++
 OPT      ?= -O2 -g

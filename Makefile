@@ -13,7 +13,7 @@ BUILD    ?= build
 CXX      ?= g++
 OPT      ?= -O2 -g
 SAN      ?=
-LIB_PKGS := nlohmann_json yaml-cpp
+LIB_PKGS := nlohmann_json yaml-cpp libxxhash
 FS_PKGS  := fuse3 libsystemd
 # Recursive (=) on purpose: pkg-config must run after `make deps` installed the
 # packages, not when a fresh machine first reads this Makefile.

@@ -59,6 +59,10 @@ struct OpenOptions {
   ConfFlavor conf_flavor = ConfFlavor::kShort;
   // Most block mappings kept at once; 0 means vm.max_map_count / 16.
   size_t max_cached_blocks = 0;
+  // Writable modes: record per-tensor hashes (DIR/.hashes.npy, see
+  // item_hashes.h) on close. Otherwise a commit that changed data removes
+  // the sidecar, since it would no longer describe the tensors.
+  bool record_hashes = false;
 };
 
 // Zero-copy access to one tensor's bytes inside its block mapping.

@@ -41,16 +41,24 @@ class Dataset {
   // Copies bytes [offset, offset + size) of the concatenation into dst.
   // Throws Error naming the backing file when it is missing or damaged.
   virtual void read(uint64_t offset, size_t size, std::byte* dst) const = 0;
+  // Checks items [first, last) against their recorded per-item hashes, when
+  // the dataset has them; throws Error(kCorrupt) naming the first bad item.
+  // Items already found good are not hashed again. A no-op without hashes.
+  virtual void check_items(int64_t first, int64_t last) const = 0;
   // Last commit time, nanoseconds since the epoch.
   virtual int64_t mtime_ns() const = 0;
   // The YAML document blobfs shows as meta.yaml and `tblob info` prints.
   virtual std::string meta_yaml(const NamingRules& naming) const = 0;
 };
 
+// "%0*lld": the mount's name stem for item i (wider indices in full).
+std::string index_name(int64_t i, int width);
+
 // Opens the blob directory at `path` read-only as a Dataset. Throws Error.
 std::unique_ptr<Dataset> open_blob_dataset(const std::string& path, size_t max_cached_blocks = 0);
 
-// Opens whatever `path` names: a blob directory (ragged datasets: see ragged.h).
+// Opens whatever `path` names: a blob directory, or a ragged dataset by its
+// base or any of its files (see ragged.h).
 std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks = 0);
 
 }  // namespace tensorblob

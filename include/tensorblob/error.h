@@ -19,6 +19,7 @@ enum class Errc {
   kOutOfRange,       // an index or position outside the blob
   kNotPermitted,     // the open mode forbids the operation, or the blob is closed
   kBusy,             // another writer holds the blob's lock
+  kCorrupt,          // stored bytes do not match their recorded hash
 };
 
 class Error : public std::runtime_error {

@@ -39,3 +39,21 @@ NpyHeader parse_npy_header(std::string_view bytes, std::string_view path);
 std::optional<DType> dtype_from_typestr(std::string_view typestr);
 
 }  // namespace tensorblob
+
+namespace tensorblob {
+
+// A numpy dtype as picomap records it: the typestr goes into the hash and
+// .npy headers, the name into the JSON (FORMATS.md 1.1).
+struct NumpyDType {
+  std::string typestr;  // "<f4", "|u1", ">f4", "<U3"
+  std::string name;     // "float32", "uint8", ">f4", "<U3"
+  size_t itemsize = 0;
+};
+
+// From a typestr ("<f4", "=i8", ">f4", "|b1", "<U3", "|S4"). Throws
+// FormatError (prefixed by `where`) for object, datetime, void and unknown types.
+NumpyDType numpy_dtype_from_typestr(std::string_view typestr, std::string_view where);
+// From picomap's JSON "dtype": a numpy word ("float32", "bool") or a typestr.
+NumpyDType numpy_dtype_from_name(std::string_view name, std::string_view where);
+
+}  // namespace tensorblob

@@ -22,11 +22,7 @@ bool is_npy(NodeKind kind) {
 Namespace::Namespace(int64_t count, int width, bool npy, bool ranges)
     : count_(count), width_(width), npy_(npy), ranges_(ranges) {}
 
-std::string Namespace::index_name(int64_t i) const {
-  std::string digits = std::to_string(i);
-  if (digits.size() < static_cast<size_t>(width_)) digits.insert(0, static_cast<size_t>(width_) - digits.size(), '0');
-  return digits;
-}
+std::string Namespace::index_name(int64_t i) const { return tensorblob::index_name(i, width_); }
 
 // Only the canonical spelling of an index exists: digits only, and exactly
 // what index_name prints (so "123", "0000123" and "+00123" are not names).

@@ -15,6 +15,7 @@
 #include "block_cache.h"
 #include "posix_file.h"
 #include "tensorblob/error.h"
+#include "tensorblob/verify.h"
 
 namespace tensorblob {
 
@@ -38,6 +39,7 @@ namespace {
 
 constexpr const char* kConfName = ".conf";
 constexpr const char* kStatName = ".stat";
+constexpr const char* kHashesName = ".hashes.npy";  // item_hashes.h
 
 std::string normalize_path(const std::string& path) {
   std::string p = path;
@@ -84,6 +86,7 @@ class Blob::Impl {
   std::set<size_t> dirty;           // blocks written since the last commit
   std::vector<std::string> doomed;  // block files to delete once a commit no longer lists them
   size_t write_block = SIZE_MAX;    // the block write_fd belongs to
+  bool record_hashes = false;       // OpenOptions::record_hashes
   ScopedFd write_fd;
 
   std::string file_path(const std::string& name) const { return path + "/" + name; }
@@ -218,6 +221,8 @@ class Blob::Impl {
       ScopedFd fd = open_block(b, O_RDONLY);
       if (::fdatasync(fd.get()) != 0) throw_errno("fdatasync", file_path(status.blocks[b]));
     }
+    // Per-tensor hashes of the old contents would accuse the new ones.
+    if (!dirty.empty() || !doomed.empty()) ::unlinkat(dir.get(), kHashesName, 0);
     dirty.clear();
     replace_file_atomically(dir.get(), kStatName, format_blob_status(status), path);
     for (const auto& name : doomed) ::unlinkat(dir.get(), name.c_str(), 0);
@@ -335,6 +340,7 @@ Blob Blob::open(const std::string& path_in, std::string_view mode_text, const Op
     }
   }
   impl->pos = mode.append ? impl->status.len : 0;
+  impl->record_hashes = options.record_hashes && mode.writable;
   return Blob(std::move(impl));
 }
 
@@ -345,7 +351,7 @@ bool Blob::remove(const std::string& path_in) {
     b.truncate(0);
     b.close();
   }
-  for (const char* name : {kStatName, kConfName, ".stat.tmp", ".conf.tmp"}) {
+  for (const char* name : {kStatName, kConfName, kHashesName, ".stat.tmp", ".conf.tmp"}) {
     std::string p = path + "/" + name;
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno("unlink", p);
   }
@@ -502,7 +508,10 @@ void Blob::close() {
   Impl& m = *impl_;
   if (m.closed) return;
   m.closed = true;  // even if the commit throws, the blob is unusable afterwards
-  if (m.mode.writable) m.commit();
+  if (m.mode.writable) {
+    m.commit();
+    if (m.record_hashes) update_blob_item_hashes(m.path);  // still under the writer lock
+  }
   m.cache.clear();
   m.write_fd = ScopedFd();
   m.dir = ScopedFd();  // releases the flock

@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <climits>
@@ -7,6 +8,10 @@
 #include "tensorblob/blob.h"
 #include "tensorblob/dataset.h"
 #include "tensorblob/error.h"
+#include "meta_yaml.h"
+#include "posix_file.h"
+#include "tensorblob/item_hashes.h"
+#include "tensorblob/verify.h"
 
 namespace tensorblob {
 
@@ -17,10 +22,13 @@ std::string absolute(const std::string& path) {
   return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
-std::string index_name(int64_t i, int width) {
-  std::string digits = std::to_string(i);
-  return digits.size() >= static_cast<size_t>(width) ? digits
-                                                     : std::string(static_cast<size_t>(width) - digits.size(), '0') + digits;
+// A blob's sidecar belongs to one committed state: the digest of its .stat.
+ItemDigest blob_hashes_key(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("open", dir);
+  ScopedFd d(fd);
+  std::string text = read_small_file(fd, ".stat", dir + "/.stat");
+  return item_digest(text.data(), text.size());
 }
 
 class BlobDataset final : public Dataset {
@@ -31,6 +39,11 @@ class BlobDataset final : public Dataset {
     std::string stat_path = path + "/.stat";
     if (::stat(stat_path.c_str(), &st) == 0)
       mtime_ns_ = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    auto hashes = ItemHashes::open(path + "/.hashes.npy");
+    if (hashes && hashes->key() == blob_hashes_key(path) && hashes->count() <= blob_.size())
+      hashes_ = std::move(hashes);
+    else if (hashes)
+      stale_hashes_ = true;  // recorded before the blob last changed
   }
 
   const std::string& source() const override { return source_; }
@@ -49,7 +62,19 @@ class BlobDataset final : public Dataset {
   void read(uint64_t offset, size_t size, std::byte* dst) const override {
     blob_.read_bytes(static_cast<int64_t>(offset), static_cast<int64_t>(size), dst);
   }
+  void check_items(int64_t first, int64_t last) const override {
+    if (!hashes_) return;
+    for (int64_t i = first; i < std::min(last, hashes_->count()); ++i) {
+      ItemView v = blob_.item_view(i);
+      if (!hashes_->check(i, v.data, v.size))
+        throw Error(Errc::kCorrupt, blob_.path() + ": tensor " + std::to_string(i) +
+                                        " does not match its recorded hash (.hashes.npy)");
+    }
+  }
   int64_t mtime_ns() const override { return mtime_ns_; }
+  const Blob& blob() const { return blob_; }
+  const ItemHashes* hashes() const { return hashes_.get(); }
+  bool stale_hashes() const { return stale_hashes_; }
 
   std::string meta_yaml(const NamingRules& naming) const override {
     const int64_t n = count();
@@ -67,26 +92,12 @@ class BlobDataset final : public Dataset {
     y << YAML::Key << "total_bytes" << YAML::Value << item_offset(n);
     y << YAML::Key << "block_size" << YAML::Value << blob_.block_size();
     y << YAML::Key << "blocks" << YAML::Value << (n + blob_.block_size() - 1) / blob_.block_size();
-    y << YAML::Key << "hash" << YAML::Value << "none (fixed-shape blobs carry no content hash)";
-    y << YAML::Key << "npy" << YAML::Value
-      << (npy ? "yes" : naming.npy ? "no: numpy has no dtype " + dtype_name() : "no: turned off in the config");
-    y << YAML::Key << "naming" << YAML::Value << YAML::BeginMap;
-    y << YAML::Key << "width" << YAML::Value << naming.width;
-    y << YAML::Key << "tensor" << YAML::Value
-      << "NNNNNN.bin is tensor NNNNNN, zero-padded to width digits (wider indices in full)" +
-             std::string(npy ? "; NNNNNN.npy the same with a .npy header, found by name" : "");
-    if (naming.ranges)
-      y << YAML::Key << "range" << YAML::Value
-        << "A-B.bin" + std::string(npy ? " and A-B.npy" : "") +
-               ": tensors A to B-1 (half-open, 0 <= A <= B <= count), found by name";
-    y << YAML::Key << "all" << YAML::Value
-      << "all.bin: every tensor in order" + std::string(npy ? "; all.npy: the same with a .npy header" : "");
-    y << YAML::Key << "canonical" << YAML::Value << "only the spelling above exists; 123.bin, +00123.bin are not found";
-    if (n > 0) {
-      y << YAML::Key << "first" << YAML::Value << index_name(0, naming.width) + ".bin";
-      y << YAML::Key << "last" << YAML::Value << index_name(n - 1, naming.width) + ".bin";
-    }
-    y << YAML::EndMap;
+    y << YAML::Key << "hash" << YAML::Value
+      << (hashes_ ? "per-tensor xxh3-128 recorded for " + std::to_string(hashes_->count()) + " tensors (.hashes.npy)"
+          : stale_hashes_ ? std::string("stale: .hashes.npy was recorded before the blob changed (tblob verify --update)")
+                          : std::string("none recorded (tblob verify --update records per-tensor hashes)"));
+    y << YAML::Key << "npy" << YAML::Value << npy_status(naming, npy_descr(), dtype_name());
+    emit_naming(y, naming, n, npy, "tensor");
     y << YAML::EndMap;
     return std::string(y.c_str()) + "\n";
   }
@@ -101,16 +112,45 @@ class BlobDataset final : public Dataset {
   std::string source_;
   Blob blob_;
   int64_t mtime_ns_ = 0;
+  std::unique_ptr<ItemHashes> hashes_;
+  bool stale_hashes_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_blob_dataset(const std::string& path, size_t max_cached_blocks) {
-  return std::make_unique<BlobDataset>(path, max_cached_blocks);
+VerifyReport verify_blob(const std::string& dir) {
+  BlobDataset ds(dir, 0);
+  VerifyReport r;
+  r.has_item_hashes = ds.hashes() != nullptr;
+  r.stale_item_hashes = ds.stale_hashes();
+  // Every tensor is read, so missing or short blocks are found even without hashes.
+  for (int64_t i = 0; i < ds.count(); ++i) {
+    ItemView v = ds.blob().item_view(i);
+    if (ds.hashes() && i < ds.hashes()->count() && !ds.hashes()->matches(i, v.data, v.size)) {
+      r.first_bad = i;
+      break;
+    }
+    r.items_checked = i + 1;
+  }
+  r.ok = !r.first_bad;
+  return r;
 }
 
-std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks) {
-  return open_blob_dataset(path, max_cached_blocks);
+void update_blob_item_hashes(const std::string& dir) {
+  ItemDigest key = blob_hashes_key(dir);
+  Blob b = Blob::open(dir, "r");
+  std::vector<ItemDigest> digests;
+  digests.reserve(static_cast<size_t>(b.size()));
+  for (int64_t i = 0; i < b.size(); ++i) {
+    ItemView v = b.item_view(i);
+    digests.push_back(item_digest(v.data, v.size));
+  }
+  if (blob_hashes_key(dir) != key) throw Error(Errc::kBusy, dir + ": the blob changed while its hashes were computed");
+  ItemHashes::write(dir + "/.hashes.npy", key, digests);
+}
+
+std::unique_ptr<Dataset> open_blob_dataset(const std::string& path, size_t max_cached_blocks) {
+  return std::make_unique<BlobDataset>(path, max_cached_blocks);
 }
 
 }  // namespace tensorblob

@@ -1,6 +1,7 @@
 #include "tensorblob/npy.h"
 
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -190,6 +191,67 @@ std::optional<DType> dtype_from_typestr(std::string_view typestr) {
     return (order == '<' || order == '=') ? std::optional<DType>(info.dtype) : std::nullopt;
   }
   return std::nullopt;
+}
+
+}  // namespace tensorblob
+
+namespace tensorblob {
+
+namespace {
+
+struct Word {
+  std::string_view name, typestr;
+};
+// numpy's words for little-endian (native here) and byte-order-free dtypes.
+constexpr Word kWords[] = {
+    {"float16", "<f2"},   {"float32", "<f4"},    {"float64", "<f8"},     {"float128", "<f16"},
+    {"complex64", "<c8"}, {"complex128", "<c16"}, {"complex256", "<c32"}, {"int8", "|i1"},
+    {"uint8", "|u1"},     {"int16", "<i2"},      {"uint16", "<u2"},      {"int32", "<i4"},
+    {"uint32", "<u4"},    {"int64", "<i8"},      {"uint64", "<u8"},      {"bool", "|b1"},
+};
+
+}  // namespace
+
+NumpyDType numpy_dtype_from_typestr(std::string_view t, std::string_view where) {
+  auto bad = [&](const std::string& why) -> NumpyDType {
+    throw FormatError(std::string(where) + ": dtype '" + std::string(t) + "' " + why);
+  };
+  if (t.size() < 2 || std::string_view("<>|=").find(t[0]) == std::string_view::npos)
+    return bad("is not a numpy typestr");
+  char kind = t[1];
+  std::string_view digits = t.substr(2);
+  size_t n = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || n == 0 || n > (1u << 20))
+    return bad("has no valid size");
+  size_t itemsize = n;
+  switch (kind) {
+    case 'f': if (n != 2 && n != 4 && n != 8 && n != 16) return bad("is not a float size"); break;
+    case 'i': case 'u': if (n != 1 && n != 2 && n != 4 && n != 8) return bad("is not an integer size"); break;
+    case 'c': if (n != 8 && n != 16 && n != 32) return bad("is not a complex size"); break;
+    case 'b': if (n != 1) return bad("is not a bool size"); break;
+    case 'U': itemsize = 4 * n; break;
+    case 'S': break;
+    case 'O': return bad("is an object dtype, which has no fixed bytes to store");
+    default: return bad("is not supported (only numbers, bool, and fixed-size strings)");
+  }
+  // Canonical spelling: '=' is little-endian here; one-byte types have no order.
+  char order = t[0] == '=' ? '<' : t[0];
+  if (itemsize == 1 && kind != 'U') order = '|';
+  else if (order == '|') order = '<';
+  NumpyDType d;
+  d.typestr = std::string(1, order) + kind + std::string(digits);
+  d.itemsize = itemsize;
+  d.name = d.typestr;
+  for (const auto& w : kWords)
+    if (w.typestr == d.typestr) d.name = std::string(w.name);
+  return d;
+}
+
+NumpyDType numpy_dtype_from_name(std::string_view name, std::string_view where) {
+  for (const auto& w : kWords)
+    if (w.name == name) return numpy_dtype_from_typestr(w.typestr, where);
+  return numpy_dtype_from_typestr(name, where);
 }
 
 }  // namespace tensorblob

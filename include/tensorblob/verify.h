@@ -1,0 +1,34 @@
+// Integrity checks for both kinds of dataset. A ragged dataset carries
+// picomap's content hash; either kind may carry a per-item sidecar
+// (item_hashes.h) that lets a check name the first damaged item.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tensorblob {
+
+struct VerifyReport {
+  bool ok = false;
+  std::string stored, computed;      // ragged: the dataset hashes
+  std::optional<int64_t> first_bad;  // the first item whose bytes differ, when known
+  bool has_item_hashes = false;      // a current per-item sidecar was used
+  bool stale_item_hashes = false;    // a sidecar exists but belongs to other contents
+  int64_t items_checked = 0;
+};
+
+// Ragged: recomputes the content hash streaming over the mapped data and,
+// on a mismatch, uses the per-item sidecar to name the first damaged item.
+VerifyReport verify_ragged(const std::string& path);
+// Writes the per-item sidecar from the data as it is now. Throws
+// Error(kCorrupt) when the data does not match the stored dataset hash.
+void update_ragged_item_hashes(const std::string& path);
+
+// Blob: checks every tensor against DIR/.hashes.npy (ok with
+// has_item_hashes false when none is recorded; every block is still read).
+VerifyReport verify_blob(const std::string& dir);
+// Records DIR/.hashes.npy for the blob's committed tensors.
+void update_blob_item_hashes(const std::string& dir);
+
+}  // namespace tensorblob

@@ -219,6 +219,7 @@ NumpyDType numpy_dtype_from_typestr(std::string_view t, std::string_view where) 
   if (t.size() < 2 || std::string_view("<>|=").find(t[0]) == std::string_view::npos)
     return bad("is not a numpy typestr");
   char kind = t[1];
+  if (kind == 'O') return bad("is an object dtype, which has no fixed bytes to store");
   std::string_view digits = t.substr(2);
   size_t n = 0;
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);

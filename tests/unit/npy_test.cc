@@ -109,3 +109,25 @@ TEST_CASE("numpy typestrs map to blob dtypes when the blob format can hold them"
   CHECK(!dtype_from_typestr("|S4"));
   CHECK(!dtype_from_typestr(""));
 }
+
+TEST_CASE("numpy dtype names and typestrs convert both ways as picomap stores them") {
+  auto n = [](const char* name) { return numpy_dtype_from_name(name, "x.json"); };
+  CHECK(n("float32").typestr == "<f4");
+  CHECK(n("uint8").typestr == "|u1");
+  CHECK(n("bool").typestr == "|b1");
+  CHECK(n("float128").itemsize == 16);
+  CHECK(n(">f4").name == ">f4");
+  CHECK(n(">f4").itemsize == 4);
+  CHECK(n("<U3").itemsize == 12);
+  CHECK(n("|S4").itemsize == 4);
+  auto t = [](const char* ts) { return numpy_dtype_from_typestr(ts, "x.npy"); };
+  CHECK(t("<f4").name == "float32");
+  CHECK(t("=i8").name == "int64");
+  CHECK(t("<u1").typestr == "|u1");
+  CHECK(t(">i8").name == ">i8");
+  CHECK_THROWS_WITH(t("|O"), Catch::Contains("object dtype"));
+  CHECK_THROWS_WITH(t("<M8[ns]"), Catch::Contains("x.npy: dtype '<M8[ns]'"));
+  CHECK_THROWS_WITH(t("<f3"), Catch::Contains("not a float size"));
+  CHECK_THROWS_WITH(n("float33"), Catch::Contains("x.json: dtype 'float33' is not a numpy typestr"));
+  CHECK_THROWS_AS(n("None"), FormatError);
+}

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -127,7 +128,8 @@ class Blob {
   // block and other's partial last block are written after them, so tensor
   // order changes unless this blob was block-aligned. keep_order = true copies
   // tensor by tensor and preserves order.
-  void extend(const Blob& other, bool keep_order = false);
+  // `progress`, if given, is called with the bytes copied so far in each step.
+  void extend(const Blob& other, bool keep_order = false, const std::function<void(uint64_t)>& progress = {});
 
   // Commits: syncs written blocks, then atomically replaces .stat.
   void flush();

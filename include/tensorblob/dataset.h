@@ -38,6 +38,8 @@ class Dataset {
   virtual Shape range_shape(int64_t first, int64_t last) const = 0;
   // Byte offset of item i in the concatenation; item_offset(count()) is the total.
   virtual uint64_t item_offset(int64_t i) const = 0;
+  // The item whose bytes include `offset` (offset < item_offset(count())).
+  virtual int64_t item_at(uint64_t offset) const = 0;
   // Copies bytes [offset, offset + size) of the concatenation into dst.
   // Throws Error naming the backing file when it is missing or damaged.
   virtual void read(uint64_t offset, size_t size, std::byte* dst) const = 0;

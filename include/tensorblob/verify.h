@@ -4,10 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 namespace tensorblob {
+
+// Called with the bytes just processed, for progress bars; may be empty.
+using ProgressFn = std::function<void(uint64_t bytes)>;
 
 struct VerifyReport {
   bool ok = false;
@@ -20,15 +24,15 @@ struct VerifyReport {
 
 // Ragged: recomputes the content hash streaming over the mapped data and,
 // on a mismatch, uses the per-item sidecar to name the first damaged item.
-VerifyReport verify_ragged(const std::string& path);
+VerifyReport verify_ragged(const std::string& path, const ProgressFn& progress = {});
 // Writes the per-item sidecar from the data as it is now. Throws
 // Error(kCorrupt) when the data does not match the stored dataset hash.
-void update_ragged_item_hashes(const std::string& path);
+void update_ragged_item_hashes(const std::string& path, const ProgressFn& progress = {});
 
 // Blob: checks every tensor against DIR/.hashes.npy (ok with
 // has_item_hashes false when none is recorded; every block is still read).
-VerifyReport verify_blob(const std::string& dir);
+VerifyReport verify_blob(const std::string& dir, const ProgressFn& progress = {});
 // Records DIR/.hashes.npy for the blob's committed tensors.
-void update_blob_item_hashes(const std::string& dir);
+void update_blob_item_hashes(const std::string& dir, const ProgressFn& progress = {});
 
 }  // namespace tensorblob

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "input_file.h"
 #include "posix_file.h"
 #include "progress.h"
 #include "tensorblob/blob.h"
@@ -22,41 +23,10 @@ using tensorblob::Shape;
 
 // One input file, checked before anything is written.
 struct Source {
-  std::string path;
-  tensorblob::ScopedFd fd;
+  InputFile file;
   uint64_t data_offset = 0;
   int64_t tensors = 0;
 };
-
-struct FileInfo {
-  std::optional<tensorblob::NpyHeader> npy;  // nullopt: raw bytes
-  uint64_t size = 0;
-};
-
-FileInfo inspect(const std::string& path, tensorblob::ScopedFd& fd) {
-  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) tensorblob::throw_errno("open", path);
-  fd = tensorblob::ScopedFd(raw);
-  struct stat st;
-  if (::fstat(raw, &st) != 0) tensorblob::throw_errno("stat", path);
-  if (!S_ISREG(st.st_mode)) throw Error(Errc::kFormat, path + ": not a regular file");
-  FileInfo info;
-  info.size = static_cast<uint64_t>(st.st_size);
-  std::string prefix(12, '\0');
-  ssize_t got = ::pread(raw, prefix.data(), prefix.size(), 0);
-  if (got < 0) tensorblob::throw_errno("read", path);
-  prefix.resize(static_cast<size_t>(got));
-  if (prefix.size() < 6 || prefix.compare(0, 6, "\x93NUMPY") != 0) return info;
-  auto len = tensorblob::npy_header_length(prefix, path);
-  if (!len) throw Error(Errc::kFormat, path + ": file too short for a .npy header");
-  if (*len > (1u << 24)) throw Error(Errc::kFormat, path + ": .npy header of " + std::to_string(*len) + " bytes is implausible");
-  std::string header(*len, '\0');
-  got = ::pread(raw, header.data(), header.size(), 0);
-  if (got < 0) tensorblob::throw_errno("read", path);
-  header.resize(static_cast<size_t>(got));
-  info.npy = tensorblob::parse_npy_header(header, path);
-  return info;
-}
 
 // dtype and item shape from a .npy header (its first axis counts tensors).
 std::pair<DType, Shape> config_from_npy(const tensorblob::NpyHeader& h, const std::string& path) {
@@ -68,8 +38,8 @@ std::pair<DType, Shape> config_from_npy(const tensorblob::NpyHeader& h, const st
 
 Source check_file(const std::string& path, DType dtype, const Shape& shape, int64_t item_bytes, bool raw_allowed) {
   Source s;
-  s.path = path;
-  FileInfo info = inspect(path, s.fd);
+  s.file = open_input(path);
+  const InputFile& info = s.file;
   const std::string dtname(tensorblob::dtype_info(dtype).name);
   if (!info.npy) {
     if (!raw_allowed)
@@ -124,8 +94,7 @@ int cmd_import(const ParsedArgs& args) {
     o.dtype = *dtype_opt;
     o.shape = parse_shape(*shape_opt);
   } else if (!exists && args.has("--create")) {
-    tensorblob::ScopedFd fd;
-    FileInfo first = inspect(files[0], fd);
+    InputFile first = open_input(files[0]);
     if (!first.npy) throw UsageError(files[0] + " is not a .npy file: give --dtype and --shape");
     auto [dt, shape] = config_from_npy(*first.npy, files[0]);
     o.dtype = std::string(tensorblob::dtype_info(dt).name);
@@ -158,13 +127,7 @@ int cmd_import(const ParsedArgs& args) {
       for (int64_t done = 0; done < s.tensors;) {
         int64_t k = std::min(per_read, s.tensors - done);
         size_t want = static_cast<size_t>(k * item);
-        off_t off = static_cast<off_t>(s.data_offset + static_cast<uint64_t>(done * item));
-        for (size_t got = 0; got < want;) {
-          ssize_t n = ::pread(s.fd.get(), buf.data() + got, want - got, off + static_cast<off_t>(got));
-          if (n < 0) tensorblob::throw_errno("read", s.path);
-          if (n == 0) throw Error(Errc::kFormat, s.path + ": file shrank while importing");
-          got += static_cast<size_t>(n);
-        }
+        read_exact(s.file, buf.data(), want, s.data_offset + static_cast<uint64_t>(done * item));
         blob.write_raw(buf.data(), k);
         progress.advance(want);
         done += k;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "progress.h"
 #include "tensorblob/blob.h"
 #include "tensorblob/dataset.h"
 #include "tensorblob/error.h"
@@ -51,7 +52,8 @@ int cmd_extend(const ParsedArgs& args) {
   const auto& pos = expect_positional(args, 2, "extend");
   tensorblob::Blob other = tensorblob::Blob::open(pos[1], "r");
   tensorblob::Blob b = tensorblob::Blob::open(pos[0], "a");
-  b.extend(other, args.has("--keep-order"));
+  Progress progress("extend", static_cast<uint64_t>(other.size() * other.item_bytes()));
+  b.extend(other, args.has("--keep-order"), [&](uint64_t n) { progress.advance(n); });
   b.close();
   return kExitOk;
 }

@@ -34,18 +34,42 @@ const std::vector<Command>& commands() {
        cmd_import},
       {"export", "write tensors to a .npy file",
        "usage: tblob export PATH OUT.npy [--range A:B]\n\n"
-       "Writes tensors A..B-1 (a Python slice: A:B, :B, A:, -10:) of the blob at PATH\n"
-       "to OUT.npy with shape (B-A, *shape), which numpy.load reads. OUT.npy appears\n"
-       "whole or not at all. dtypes numpy lacks (bfloat16, float8) cannot be exported.\n",
+       "Writes items A..B-1 (a Python slice: A:B, :B, A:, -10:) of the blob or ragged\n"
+       "dataset at PATH to OUT.npy, which numpy.load reads: shape (B-A, *shape) for a\n"
+       "blob, the items' rows concatenated (rows, *trail) for a ragged dataset. OUT.npy\n"
+       "appears whole or not at all. dtypes numpy lacks (bfloat16, float8) cannot be\n"
+       "exported.\n",
        {{}, {"--range"}},
        cmd_export},
-      {"info", "describe a blob as YAML (the mount's meta.yaml)",
-       "usage: tblob info PATH\n\nPrints the YAML document blobfs shows as meta.yaml.\n", {{}, {}}, cmd_info},
+      {"info", "describe a blob or ragged dataset as YAML (the mount's meta.yaml)",
+       "usage: tblob info PATH\n\nPrints the YAML document blobfs shows as meta.yaml. PATH is a blob directory or\n"
+       "a ragged dataset (x, x.dat, x.json or x.starts.npy).\n", {{}, {}}, cmd_info},
       {"cat", "raw bytes of one tensor on stdout",
-       "usage: tblob cat PATH INDEX\n\nWrites tensor INDEX (negative counts from the end) to stdout, raw C-order\n"
-       "little-endian bytes, the same as NNNNNN.bin in a mount.\n",
+       "usage: tblob cat PATH INDEX\n\nWrites item INDEX (negative counts from the end) of a blob or ragged dataset\n"
+       "to stdout as raw C-order bytes, the same as NNNNNN.bin in a mount.\n",
        {{}, {}},
        cmd_cat},
+      {"verify", "check content hashes; name the first bad item",
+       "usage: tblob verify PATH [--update]\n\n"
+       "A ragged dataset (PATH is its base or any of its files): recomputes the\n"
+       "xxh3-128 content hash picomap stores and compares. A blob directory: reads every\n"
+       "tensor and compares each with its recorded hash, if any. When per-item hashes\n"
+       "are recorded (BASE.hashes.npy, DIR/.hashes.npy), a mismatch names the first\n"
+       "damaged item. --update records them from the data as it is now (a ragged\n"
+       "dataset must still match its stored hash). Exit 0 ok, 1 the data is wrong.\n",
+       {{"--update"}, {}},
+       cmd_verify},
+      {"build", "build a ragged dataset (picomap layout) from .npy files",
+       "usage: tblob build BASE FILE.npy...\n\n"
+       "Writes BASE.dat, BASE.starts.npy and BASE.json exactly as picomap's build_map\n"
+       "does (its hash included), one item per FILE in order, plus BASE.hashes.npy\n"
+       "(per-item hashes picomap ignores). Items must share dtype and trailing shape and\n"
+       "have at least one row and one element; anything else is refused before\n"
+       "writing. The suffixes are appended to BASE as given: picomap instead replaces\n"
+       "BASE's last suffix (its target v1.2 writes v1.dat). The three files appear\n"
+       "together: an interrupted publish is finished by the next open.\n",
+       {{}, {}},
+       cmd_build},
       {"truncate", "cut a blob to N tensors",
        "usage: tblob truncate DIR N\n\nKeeps the first N tensors and deletes whole block files past them. N must not\n"
        "exceed the blob's size.\n",

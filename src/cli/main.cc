@@ -21,6 +21,8 @@ int exit_code_for(const tensorblob::Error& e) {
     case tensorblob::Errc::kInvalidArgument:
     case tensorblob::Errc::kOutOfRange:
       return tblob::kExitUsage;
+    case tensorblob::Errc::kCorrupt:
+      return tblob::kExitDataWrong;
     default:
       return tblob::kExitIo;
   }

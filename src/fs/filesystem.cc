@@ -76,6 +76,8 @@ size_t Filesystem::read(const Node& n, uint64_t offset, size_t size, char* dst) 
   }
   if (done < size) {
     uint64_t data_off = begin + (offset + done - header.size());
+    if (options_.verify_on_read)  // wrong bytes must never reach the reader
+      dataset_->check_items(dataset_->item_at(data_off), dataset_->item_at(data_off + (size - done) - 1) + 1);
     dataset_->read(data_off, size - done, reinterpret_cast<std::byte*>(dst + done));
   }
   return size;

@@ -62,6 +62,7 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
       {"attr_timeout", [](Options& o, auto w, auto k, auto v) { o.attr_timeout = to_seconds(w, k, v); }},
       {"negative_timeout", [](Options& o, auto w, auto k, auto v) { o.negative_timeout = to_seconds(w, k, v); }},
       {"keep_cache", [](Options& o, auto w, auto k, auto v) { o.keep_cache = to_bool(w, k, v); }},
+      {"verify_on_read", [](Options& o, auto w, auto k, auto v) { o.verify_on_read = to_bool(w, k, v); }},
       {"max_cached_blocks",
        [](Options& o, auto w, auto k, auto v) { o.max_cached_blocks = static_cast<uint64_t>(to_int(w, k, v, 0, 1LL << 30)); }},
       {"threads", [](Options& o, auto w, auto k, auto v) { o.threads = static_cast<int>(to_int(w, k, v, 1, 1024)); }},

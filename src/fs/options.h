@@ -26,6 +26,7 @@ struct Options {
   double attr_timeout = 86400;      // seconds the kernel may trust sizes and modes
   double negative_timeout = 86400;  // seconds the kernel may remember a missing name
   bool keep_cache = true;           // keep file pages cached across opens
+  bool verify_on_read = false;      // check items against per-item hashes; EIO if they differ
   uint64_t max_cached_blocks = 0;   // block mappings held; 0 = vm.max_map_count / 16
   int threads = 8;                  // most FUSE worker threads
   bool clone_fd = false;            // one /dev/fuse descriptor per thread

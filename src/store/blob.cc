@@ -444,7 +444,7 @@ void Blob::truncate(std::optional<int64_t> pos) {
   m.commit();
 }
 
-void Blob::extend(const Blob& other, bool keep_order) {
+void Blob::extend(const Blob& other, bool keep_order, const std::function<void(uint64_t)>& progress) {
   Impl& m = *impl_;
   const Impl& o = *other.impl_;
   m.check_writable();
@@ -463,6 +463,7 @@ void Blob::extend(const Blob& other, bool keep_order) {
       int64_t k = std::min(chunk, n - i);
       src.copy_items(first + i, k, buf.data());
       m.write_bytes(buf.data(), k);
+      if (progress) progress(static_cast<uint64_t>(k * item));
     }
   };
 
@@ -492,6 +493,7 @@ void Blob::extend(const Blob& other, bool keep_order) {
                      o.file_path(o.status.blocks[k]), p);
     m.dirty.insert(m.status.blocks.size() - 1);
     m.status.len += B;
+    if (progress) progress(static_cast<uint64_t>(m.conf.block_bytes));
   }
   m.pos = m.status.len;
   m.write_bytes(own_tail.data(), tail);

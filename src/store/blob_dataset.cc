@@ -59,6 +59,9 @@ class BlobDataset final : public Dataset {
   uint64_t item_offset(int64_t i) const override {
     return static_cast<uint64_t>(i) * static_cast<uint64_t>(blob_.item_bytes());
   }
+  int64_t item_at(uint64_t offset) const override {
+    return static_cast<int64_t>(offset / static_cast<uint64_t>(blob_.item_bytes()));
+  }
   void read(uint64_t offset, size_t size, std::byte* dst) const override {
     blob_.read_bytes(static_cast<int64_t>(offset), static_cast<int64_t>(size), dst);
   }
@@ -118,7 +121,7 @@ class BlobDataset final : public Dataset {
 
 }  // namespace
 
-VerifyReport verify_blob(const std::string& dir) {
+VerifyReport verify_blob(const std::string& dir, const ProgressFn& progress) {
   BlobDataset ds(dir, 0);
   VerifyReport r;
   r.has_item_hashes = ds.hashes() != nullptr;
@@ -131,12 +134,13 @@ VerifyReport verify_blob(const std::string& dir) {
       break;
     }
     r.items_checked = i + 1;
+    if (progress) progress(v.size);
   }
   r.ok = !r.first_bad;
   return r;
 }
 
-void update_blob_item_hashes(const std::string& dir) {
+void update_blob_item_hashes(const std::string& dir, const ProgressFn& progress) {
   ItemDigest key = blob_hashes_key(dir);
   Blob b = Blob::open(dir, "r");
   std::vector<ItemDigest> digests;
@@ -144,6 +148,7 @@ void update_blob_item_hashes(const std::string& dir) {
   for (int64_t i = 0; i < b.size(); ++i) {
     ItemView v = b.item_view(i);
     digests.push_back(item_digest(v.data, v.size));
+    if (progress) progress(v.size);
   }
   if (blob_hashes_key(dir) != key) throw Error(Errc::kBusy, dir + ": the blob changed while its hashes were computed");
   ItemHashes::write(dir + "/.hashes.npy", key, digests);

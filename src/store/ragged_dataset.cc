@@ -99,6 +99,17 @@ class RaggedDataset final : public Dataset {
     return s;
   }
   uint64_t item_offset(int64_t i) const override { return start(i) * static_cast<uint64_t>(row_bytes_); }
+  int64_t item_at(uint64_t offset) const override {
+    // The last item whose start row is at or before the offset's row.
+    const uint64_t row = offset / static_cast<uint64_t>(row_bytes_);
+    int64_t lo = 0, hi = meta_.count - 1;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo + 1) / 2;
+      if (start(mid) <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
   void read(uint64_t offset, size_t size, std::byte* dst) const override {
     if (offset > dat_map_->size() || size > dat_map_->size() - offset)
       throw Error(Errc::kOutOfRange, paths_.dat + ": read past the end");
@@ -183,13 +194,14 @@ class RaggedDataset final : public Dataset {
 };
 
 // Streams the dataset hash; collects per-item digests too when asked.
-std::string content_hash(const RaggedDataset& ds, std::vector<ItemDigest>* digests) {
+std::string content_hash(const RaggedDataset& ds, std::vector<ItemDigest>* digests, const ProgressFn& progress) {
   ContentHasher h;
   const std::string typestr = ds.npy_descr();
   for (int64_t i = 0; i < ds.count(); ++i) {
     uint64_t a = ds.item_offset(i), b = ds.item_offset(i + 1);
     h.add_item(typestr, ds.item_shape(i), ds.data() + a, b - a);
     if (digests) digests->push_back(item_digest(ds.data() + a, b - a));
+    if (progress) progress(b - a);
   }
   return h.finish();
 }
@@ -214,11 +226,11 @@ void recover_ragged_publish(const RaggedPaths& p) {
   if (d) ::fsync(d.get());
 }
 
-VerifyReport verify_ragged(const std::string& path) {
+VerifyReport verify_ragged(const std::string& path, const ProgressFn& progress) {
   RaggedDataset ds(path);
   VerifyReport r;
   r.stored = ds.meta().hash;
-  r.computed = content_hash(ds, nullptr);
+  r.computed = content_hash(ds, nullptr, progress);
   r.ok = r.stored == r.computed;
   r.items_checked = ds.count();
   r.has_item_hashes = ds.hashes() != nullptr;
@@ -232,10 +244,10 @@ VerifyReport verify_ragged(const std::string& path) {
   return r;
 }
 
-void update_ragged_item_hashes(const std::string& path) {
+void update_ragged_item_hashes(const std::string& path, const ProgressFn& progress) {
   RaggedDataset ds(path);
   std::vector<ItemDigest> digests;
-  std::string computed = content_hash(ds, &digests);
+  std::string computed = content_hash(ds, &digests, progress);
   if (computed != ds.meta().hash)
     throw Error(Errc::kCorrupt, ds.paths().dat + ": content hash " + computed + " does not match the stored " +
                                     ds.meta().hash + "; refusing to record hashes of damaged data");

@@ -134,7 +134,7 @@ test_cat_info_truncate_extend() {
 
 test_help_usage_and_unknown_commands() {
   local c
-  for c in create import export info cat truncate extend; do
+  for c in create import export info cat verify build truncate extend; do
     "$TBLOB" "$c" --help | grep -q "^usage: tblob $c" || fail "$c --help"
   done
   "$TBLOB" --help | grep -q "^commands:" || fail "tblob --help"
@@ -164,6 +164,123 @@ test_make_install_puts_everything_under_destdir() {
     fail "unit ExecStart"
   make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$T/root2" PREFIX=/opt/tb >/dev/null || fail "make install PREFIX"
   grep -q "^ExecStart=/opt/tb/bin/blobfs " "$T/root2/etc/systemd/system/blobfs@.service" || fail "PREFIX not applied to the unit"
+}
+
+PICO=$ROOT/tests/conformance/picomap
+PICO_REF=$ROOT/tests/conformance/picomap_ref.py
+PICO_NAMES="f32_ragged f16_1d i64_2x3 u8_img single bool_ragged f4_bigendian dotted tiny_example"
+
+test_conformance_datasets_verify_and_read_back_item_by_item() {
+  local name i n
+  for name in $PICO_NAMES empty; do
+    "$TBLOB" verify "$PICO/$name" >"$T/out" || fail "verify $name: $(cat "$T/out")"
+    grep -q ": ok, hash " "$T/out" || fail "verify $name said: $(cat "$T/out")"
+  done
+  "$TBLOB" verify "$PICO/f32_ragged.json" >/dev/null || fail "verify by the .json path"
+  "$TBLOB" verify "$PICO/f32_ragged.starts.npy" >/dev/null || fail "verify by the .starts.npy path"
+  for name in $PICO_NAMES; do
+    n=$("$TBLOB" info "$PICO/$name" | sed -n 's/^count: //p')
+    for i in $(seq 0 $((n - 1))); do
+      "$TBLOB" cat "$PICO/$name" "$i" > "$T/got" || fail "cat $name $i"
+      "$PY" -c "import numpy as np, sys; a = np.load('$PICO/inputs/$name/item_$(printf %04d "$i").npy'); sys.stdout.buffer.write(np.ascontiguousarray(a).tobytes())" > "$T/want"
+      cmp -s "$T/got" "$T/want" || fail "$name item $i differs"
+    done
+  done
+  "$TBLOB" info "$PICO/f4_bigendian" | grep -qx 'dtype: ">f4"' || fail "info dtype: $("$TBLOB" info "$PICO/f4_bigendian")"
+}
+
+test_build_matches_picomap_and_its_reference_tool() {
+  local name target
+  for name in $PICO_NAMES; do
+    "$TBLOB" build "$T/$name" "$PICO"/inputs/"$name"/item_*.npy || fail "build $name"
+    cmp -s "$T/$name.dat" "$PICO/$name.dat" || fail "$name.dat differs"
+    cmp -s "$T/$name.starts.npy" "$PICO/$name.starts.npy" || fail "$name.starts.npy differs"
+    "$PY" "$PICO_REF" compare "$PICO/$name.dat" "$T/$name.dat" >"$T/cmp" 2>&1 || fail "picomap_ref compare $name: $(cat "$T/cmp")"
+    "$PY" "$PICO_REF" verify "$T/$name.dat" >/dev/null 2>&1 || fail "picomap_ref verify rejects our $name"
+  done
+  "$PY" "$PICO_REF" check-golden "$PICO" >"$T/g" 2>&1 || fail "check-golden: $(cat "$T/g")"
+}
+
+test_flipped_byte_fails_verify_naming_the_item() {
+  "$TBLOB" build "$T/d" "$PICO"/inputs/f32_ragged/item_*.npy || fail "build"
+  "$TBLOB" verify "$T/d" >/dev/null || fail "fresh build does not verify"
+  "$PY" -c "
+b = bytearray(open('$T/d.dat', 'rb').read()); b[12 * 16 + 5] ^= 0x40; open('$T/d.dat', 'wb').write(b)"
+  expect_exit 1 "d.dat: item 3 does not match its recorded hash" "$TBLOB" verify "$T/d"
+  expect_exit 1 "refusing to record hashes of damaged data" "$TBLOB" verify "$T/d" --update
+  # picomap's own datasets have no per-item hashes until --update records them.
+  cp "$PICO"/u8_img.* "$T/"; chmod u+w "$T"/u8_img.*
+  "$TBLOB" verify "$T/u8_img" --update >/dev/null || fail "--update"
+  [[ -f $T/u8_img.hashes.npy ]] || fail "no sidecar written"
+  "$PY" "$PICO_REF" verify "$T/u8_img.dat" >/dev/null 2>&1 || fail "picomap no longer accepts the dataset"
+  "$PY" -c "
+b = bytearray(open('$T/u8_img.dat', 'rb').read()); b[200] ^= 1; open('$T/u8_img.dat', 'wb').write(b)"
+  expect_exit 1 "u8_img.dat: item 1 does not match its recorded hash" "$TBLOB" verify "$T/u8_img"
+  cp "$PICO"/tiny_example.* "$T/"; chmod u+w "$T"/tiny_example.*
+  printf '\x41' | dd of="$T/tiny_example.dat" bs=1 seek=3 conv=notrunc status=none
+  expect_exit 1 "no per-item hashes to name the item" "$TBLOB" verify "$T/tiny_example"
+}
+
+test_verify_of_blobs_with_and_without_hashes() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', np.arange(40, dtype=np.float32).reshape(10, 4))"
+  "$TBLOB" import "$T/b" "$T/s.npy" --create --block-size 3 || fail "import"
+  "$TBLOB" verify "$T/b" | grep -q "10 tensors read; no per-tensor hashes recorded" || fail "verify without hashes"
+  "$TBLOB" verify "$T/b" --update >/dev/null || fail "--update"
+  "$TBLOB" verify "$T/b" | grep -q "matched their recorded hashes" || fail "verify with hashes"
+  local block
+  block=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][2])")
+  printf '\x01' | dd of="$T/b/$block" bs=1 seek=20 conv=notrunc status=none   # tensor 7
+  expect_exit 1 "tensor 7 does not match its recorded hash" "$TBLOB" verify "$T/b"
+  truncate -s 10 "$T/b/$block"
+  expect_exit 3 "$block: block file is 10 bytes" "$TBLOB" verify "$T/b"
+}
+
+test_build_refusals_change_nothing() {
+  "$PY" - "$T" <<'PY'
+import sys, numpy as np
+t = sys.argv[1]
+np.save(f"{t}/a.npy", np.ones((2, 3), np.float32))
+np.save(f"{t}/int.npy", np.ones((2, 3), np.int32))
+np.save(f"{t}/trail.npy", np.ones((2, 4), np.float32))
+np.save(f"{t}/empty.npy", np.ones((0, 3), np.float32))
+np.save(f"{t}/scalar.npy", np.float32(1))
+np.save(f"{t}/fortran.npy", np.asfortranarray(np.ones((2, 3), np.float32)))
+np.save(f"{t}/obj.npy", np.array([None, 1], dtype=object), allow_pickle=True)
+np.save(f"{t}/one_d.npy", np.ones(3, np.float32))
+np.save(f"{t}/col.npy", np.ones((2, 1), np.float32))
+PY
+  "$TBLOB" build "$T/d" "$T/a.npy" || fail "build"
+  local before
+  before=$(md5sum "$T"/d.* | md5sum)
+  expect_exit 3 "int.npy: dtype <i4 differs from the first item's <f4" "$TBLOB" build "$T/d" "$T/a.npy" "$T/int.npy"
+  expect_exit 3 "trail.npy: trailing shape (4,) differs from the first item's (3,)" "$TBLOB" build "$T/d" "$T/a.npy" "$T/trail.npy"
+  expect_exit 3 "empty.npy: item of shape (0, 3) has no elements" "$TBLOB" build "$T/d" "$T/empty.npy"
+  expect_exit 3 "scalar.npy: a 0-d array has no rows" "$TBLOB" build "$T/d" "$T/scalar.npy"
+  expect_exit 3 "fortran.npy: Fortran-order arrays are not supported" "$TBLOB" build "$T/d" "$T/fortran.npy"
+  expect_exit 3 "obj.npy: dtype '|O' is an object dtype" "$TBLOB" build "$T/d" "$T/obj.npy"
+  expect_exit 3 "col.npy: trailing shape (1,) differs from the first item's ()" "$TBLOB" build "$T/d" "$T/one_d.npy" "$T/col.npy"
+  expect_exit 2 "expected BASE and at least one FILE.npy" "$TBLOB" build "$T/d"
+  [[ $(md5sum "$T"/d.* | md5sum) == "$before" ]] || fail "a refused build changed the dataset"
+  ls "$T" | grep -q '\.tmp$' && fail "temporaries left: $(ls "$T")"
+  true
+}
+
+test_ragged_export_and_info() {
+  "$TBLOB" export "$PICO/f32_ragged" "$T/all.npy" || fail "export"
+  "$TBLOB" export "$PICO/f32_ragged" "$T/r.npy" --range 1:3 || fail "export range"
+  "$PY" - "$T" "$PICO" <<'PY' || fail "numpy check"
+import sys, numpy as np
+t, p = sys.argv[1], sys.argv[2]
+items = [np.load(f"{p}/inputs/f32_ragged/item_{i:04d}.npy") for i in range(5)]
+a = np.load(f"{t}/all.npy")
+assert a.shape == (29, 4) and (a == np.concatenate(items)).all()
+r = np.load(f"{t}/r.npy")
+assert r.shape == (8, 4) and (r == np.concatenate(items[1:3])).all()
+PY
+  "$TBLOB" info "$PICO/f32_ragged" > "$T/info"
+  grep -qx "total_rows: 29" "$T/info" || fail "info: $(cat "$T/info")"
+  grep -qx "hash: f71fe1abd0b151ee709c03b10123922a" "$T/info" || fail "info hash"
+  grep -qx "trail_shape: \[4\]" "$T/info" || fail "info trail"
 }
 
 run_tests

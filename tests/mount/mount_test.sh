@@ -350,4 +350,55 @@ PY
   true
 }
 
+PICO=$ROOT/tests/conformance/picomap
+
+test_ragged_dataset_mounts_with_per_item_sizes_and_shapes() {
+  local name
+  for name in f32_ragged u8_img f4_bigendian f16_1d; do
+    mount_fg "$PICO/$name" "$T/m_$name"
+  done
+  mount_fg "$PICO/empty.json" "$T/m_empty"
+  "$PY" - "$T" "$PICO" <<'PY' || fail "numpy checks failed"
+import os, sys, numpy as np
+t, p = sys.argv[1], sys.argv[2]
+for name, n in [("f32_ragged", 5), ("u8_img", 3), ("f4_bigendian", 2), ("f16_1d", 4)]:
+    m = f"{t}/m_{name}"
+    items = [np.load(f"{p}/inputs/{name}/item_{i:04d}.npy") for i in range(n)]
+    assert sorted(os.listdir(m))[:n] == [f"{i:06d}.bin" for i in range(n)], os.listdir(m)
+    for i, it in enumerate(items):
+        assert os.path.getsize(f"{m}/{i:06d}.bin") == it.nbytes, (name, i)
+        got = np.load(f"{m}/{i:06d}.npy")
+        assert got.shape == it.shape and got.dtype == it.dtype and (got == it).all(), (name, i, got.shape)
+        assert (np.fromfile(f"{m}/{i:06d}.bin", dtype=it.dtype).reshape(it.shape) == it).all()
+    allv = np.load(f"{m}/all.npy", mmap_mode="r")
+    assert allv.shape == (sum(len(x) for x in items),) + items[0].shape[1:], allv.shape
+    assert (allv == np.concatenate(items)).all()
+    r = np.load(f"{m}/000001-{n:06d}.npy")
+    assert (r == np.concatenate(items[1:])).all()
+assert os.listdir(f"{t}/m_empty") and sorted(os.listdir(f"{t}/m_empty")) == ["all.bin", "meta.yaml"], os.listdir(f"{t}/m_empty")
+PY
+  grep -qx "count: 5" "$T/m_f32_ragged/meta.yaml" || fail "meta.yaml count"
+  grep -qx "total_rows: 29" "$T/m_f32_ragged/meta.yaml" || fail "meta.yaml total_rows"
+  grep -qx "hash: f71fe1abd0b151ee709c03b10123922a" "$T/m_f32_ragged/meta.yaml" || fail "meta.yaml hash"
+  grep -qx "trail_shape: \[4\]" "$T/m_f32_ragged/meta.yaml" || fail "meta.yaml trail"
+  diff <("$TBLOB" info "$PICO/f32_ragged") "$T/m_f32_ragged/meta.yaml" || fail "meta.yaml differs from tblob info"
+}
+
+test_verify_on_read_turns_a_damaged_item_into_eio() {
+  "$TBLOB" build "$T/d" "$PICO"/inputs/f32_ragged/item_*.npy || fail "build"
+  "$PY" -c "
+b = bytearray(open('$T/d.dat', 'rb').read()); b[12 * 16 + 5] ^= 0x40; open('$T/d.dat', 'wb').write(b)"
+  mount_fg "$T/d" "$T/plain"
+  cat "$T/plain/000003.bin" >/dev/null || fail "without verify_on_read the item reads (as stored)"
+  mount_fg "$T/d" "$T/checked" -o verify_on_read=true
+  cat "$T/checked/000003.bin" >/dev/null 2>"$T/err" && fail "damaged item read under verify_on_read"
+  grep -q "Input/output error" "$T/err" || fail "expected EIO: $(cat "$T/err")"
+  cat "$T/checked/000003.npy" >/dev/null 2>&1 && fail "damaged item's .npy read"
+  local i
+  for i in 0 1 2 4; do
+    cmp -s "$T/checked/$(printf %06d $i).bin" <("$TBLOB" cat "$T/d" $i) || fail "item $i should still read"
+  done
+  grep -q "item 3 does not match its recorded hash" "$T/blobfs.log" || fail "no log line naming item 3"
+}
+
 run_tests

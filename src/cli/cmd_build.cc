@@ -1,0 +1,46 @@
+#include <cstdio>
+
+#include "commands.h"
+#include "input_file.h"
+#include "progress.h"
+#include "tensorblob/error.h"
+#include "tensorblob/ragged.h"
+
+namespace tblob {
+
+int cmd_build(const ParsedArgs& args) {
+  if (args.positional.size() < 2) throw UsageError("expected BASE and at least one FILE.npy");
+  const std::string base = args.positional[0];
+  std::vector<InputFile> files;
+  uint64_t total = 0;
+  // Every header is checked before anything is written.
+  for (size_t i = 1; i < args.positional.size(); ++i) {
+    InputFile f = open_input(args.positional[i]);
+    if (!f.npy) throw tensorblob::Error(tensorblob::Errc::kFormat, f.path + ": not a .npy file");
+    if (f.npy->fortran_order)
+      throw tensorblob::Error(tensorblob::Errc::kFormat, f.path + ": Fortran-order arrays are not supported; save a C-order copy");
+    auto dt = tensorblob::numpy_dtype_from_typestr(f.npy->descr, f.path);
+    uint64_t want = f.npy->data_offset +
+                    static_cast<uint64_t>(tensorblob::checked_mul(tensorblob::shape_elements(f.npy->shape),
+                                                                  static_cast<int64_t>(dt.itemsize), f.path.c_str()));
+    if (f.size != want)
+      throw tensorblob::Error(tensorblob::Errc::kFormat, f.path + ": header promises " + std::to_string(want) +
+                                                             " bytes but the file has " + std::to_string(f.size));
+    total += f.size - f.npy->data_offset;
+    files.push_back(std::move(f));
+  }
+  tensorblob::RaggedBuilder builder(base);
+  Progress progress("build", total);
+  std::vector<char> buf;
+  for (const auto& f : files) {
+    size_t n = static_cast<size_t>(f.size - f.npy->data_offset);
+    buf.resize(n);
+    read_exact(f, buf.data(), n, f.npy->data_offset);
+    builder.add(f.npy->descr, f.npy->shape, buf.data(), n, f.path);
+    progress.advance(n);
+  }
+  builder.commit();
+  return kExitOk;
+}
+
+}  // namespace tblob

@@ -105,6 +105,7 @@ asan:
 
 bench: $(BENCH_BINS)
 	$(BUILD)/bench/store_bench
+	$(BUILD)/bench/ragged_bench
 
 bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS)

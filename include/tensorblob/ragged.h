@@ -89,8 +89,11 @@ class RaggedBuilder {
 
  private:
   RaggedPaths paths_;
+  void flush_pending();
+
   int fd_ = -1;
-  uint64_t bytes_ = 0;
+  uint64_t bytes_ = 0;         // written to the temporary data file so far
+  std::vector<char> pending_;  // data not yet written: large writes keep the page cache in large folios
   std::optional<NumpyDType> dtype_;
   std::optional<Shape> trail_;
   std::vector<uint64_t> starts_{0};

@@ -78,15 +78,29 @@ void RaggedBuilder::add(std::string_view typestr, const Shape& shape, const void
     throw FormatError(source + ": trailing shape " + shape_to_string(trail) + " differs from the first item's " +
                       shape_to_string(*trail_));
   }
-  pwrite_all(fd_, data, size, static_cast<off_t>(bytes_), paths_.dat + ".tmp");
-  bytes_ += size;
+  constexpr size_t kChunk = 8 << 20;
+  if (pending_.size() + size > kChunk) flush_pending();
+  if (size >= kChunk) {
+    pwrite_all(fd_, data, size, static_cast<off_t>(bytes_), paths_.dat + ".tmp");
+    bytes_ += size;
+  } else {
+    const char* p = static_cast<const char*>(data);
+    pending_.insert(pending_.end(), p, p + size);
+  }
   hasher_->add_item(d.typestr, shape, data, size);
   digests_.push_back(item_digest(data, size));
   starts_.push_back(starts_.back() + static_cast<uint64_t>(shape[0]));
 }
 
+void RaggedBuilder::flush_pending() {
+  pwrite_all(fd_, pending_.data(), pending_.size(), static_cast<off_t>(bytes_), paths_.dat + ".tmp");
+  bytes_ += pending_.size();
+  pending_.clear();
+}
+
 void RaggedBuilder::stage() {
   if (staged_) return;
+  flush_pending();
   if (::fsync(fd_) != 0) throw_errno("fsync", paths_.dat + ".tmp");
   ::close(fd_);
   fd_ = -1;

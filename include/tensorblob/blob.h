@@ -31,6 +31,7 @@
 #include <string_view>
 
 #include "tensorblob/blob_format.h"
+#include "tensorblob/dataset.h"
 #include "tensorblob/dtype.h"
 #include "tensorblob/tensor.h"
 
@@ -64,13 +65,6 @@ struct OpenOptions {
   // item_hashes.h) on close. Otherwise a commit that changed data removes
   // the sidecar, since it would no longer describe the tensors.
   bool record_hashes = false;
-};
-
-// Zero-copy access to one tensor's bytes inside its block mapping.
-struct ItemView {
-  std::shared_ptr<const void> keep_alive;  // the mapping; valid while held
-  const std::byte* data = nullptr;
-  size_t size = 0;
 };
 
 class Blob {

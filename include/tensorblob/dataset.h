@@ -11,10 +11,18 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensorblob/dtype.h"
 
 namespace tensorblob {
+
+// Zero-copy access to one item's bytes inside a mapping of its file.
+struct ItemView {
+  std::shared_ptr<const void> keep_alive;  // the mapping; valid while held
+  const std::byte* data = nullptr;
+  size_t size = 0;
+};
 
 // How a mount names what it shows (DESIGN.md, the mount contract); meta.yaml
 // states these rules so a reader of the mount need not guess them.
@@ -40,6 +48,11 @@ class Dataset {
   virtual uint64_t item_offset(int64_t i) const = 0;
   // The item whose bytes include `offset` (offset < item_offset(count())).
   virtual int64_t item_at(uint64_t offset) const = 0;
+  // Item i's bytes where they are stored, without a copy; the view keeps
+  // the mapping alive. Shape: item_shape(i).
+  virtual ItemView item_view(int64_t i) const = 0;
+  // Item i's bytes as an owned copy.
+  std::vector<std::byte> item_copy(int64_t i) const;
   // Copies bytes [offset, offset + size) of the concatenation into dst.
   // Throws Error naming the backing file when it is missing or damaged.
   virtual void read(uint64_t offset, size_t size, std::byte* dst) const = 0;

@@ -59,6 +59,7 @@ class BlobDataset final : public Dataset {
   uint64_t item_offset(int64_t i) const override {
     return static_cast<uint64_t>(i) * static_cast<uint64_t>(blob_.item_bytes());
   }
+  ItemView item_view(int64_t i) const override { return blob_.item_view(i); }
   int64_t item_at(uint64_t offset) const override {
     return static_cast<int64_t>(offset / static_cast<uint64_t>(blob_.item_bytes()));
   }

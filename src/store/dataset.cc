@@ -39,6 +39,13 @@ void emit_naming(YAML::Emitter& y, const NamingRules& naming, int64_t count, boo
   y << YAML::EndMap;
 }
 
+std::vector<std::byte> Dataset::item_copy(int64_t i) const {
+  const uint64_t a = item_offset(i), b = item_offset(i + 1);
+  std::vector<std::byte> out(b - a);
+  read(a, out.size(), out.data());
+  return out;
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return open_blob_dataset(path, max_cached_blocks);

@@ -100,6 +100,14 @@ class RaggedDataset final : public Dataset {
     return s;
   }
   uint64_t item_offset(int64_t i) const override { return start(i) * static_cast<uint64_t>(row_bytes_); }
+  ItemView item_view(int64_t i) const override {
+    if (i < 0 || i >= meta_.count)
+      throw Error(Errc::kOutOfRange, paths_.base + ": item " + std::to_string(i) + " out of range for " +
+                                         std::to_string(meta_.count) + " items");
+    const uint64_t a = item_offset(i), b = item_offset(i + 1);
+    const std::byte* p = dat_map_->data() + a;
+    return ItemView{std::shared_ptr<const void>(dat_map_, p), p, static_cast<size_t>(b - a)};
+  }
   int64_t item_at(uint64_t offset) const override {
     // The last item whose start row is at or before the offset's row.
     const uint64_t row = offset / static_cast<uint64_t>(row_bytes_);

@@ -331,3 +331,18 @@ TEST_CASE("a sidecar left from other contents is stale and ignored") {
   CHECK(r.stale_item_hashes);
   CHECK(!r.has_item_hashes);
 }
+
+TEST_CASE("items load as zero-copy views or as copies") {
+  auto ds = open_ragged_dataset(kDir + "i64_2x3");
+  auto items = inputs("i64_2x3");
+  for (int64_t i = 0; i < ds->count(); ++i) {
+    ItemView v = ds->item_view(i);
+    CHECK(std::string(reinterpret_cast<const char*>(v.data), v.size) == items[i].data);
+    auto copy = ds->item_copy(i);
+    CHECK(std::string(reinterpret_cast<const char*>(copy.data()), copy.size()) == items[i].data);
+  }
+  ItemView last = ds->item_view(2);
+  ds.reset();  // the view keeps its mapping alive
+  CHECK(std::string(reinterpret_cast<const char*>(last.data), last.size) == items[2].data);
+  CHECK_THROWS_WITH(open_ragged_dataset(kDir + "i64_2x3")->item_view(3), Catch::Contains("item 3 out of range for 3 items"));
+}

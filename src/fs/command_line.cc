@@ -5,9 +5,10 @@ namespace blobfs {
 const char* const kUsage =
     "usage: blobfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d] [--config FILE]\n"
     "\n"
-    "Mounts the tensorblob directory SOURCE read-only at MOUNTPOINT: every tensor\n"
-    "is a file (000123.bin), with meta.yaml, all.bin, all.npy, and by name\n"
-    "000123.npy, A-B.bin and A-B.npy (tensors A..B-1).\n"
+    "Mounts SOURCE read-only at MOUNTPOINT: a tensorblob directory, or a ragged\n"
+    "picomap dataset (its base path or any of its files). Every tensor is a file\n"
+    "(000123.bin), with meta.yaml, all.bin, all.npy, and by name 000123.npy,\n"
+    "A-B.bin and A-B.npy (items A..B-1).\n"
     "\n"
     "  -o OPTIONS     comma-separated key=value settings; any key of the config file,\n"
     "                 plus allow_other and default_permissions; ro, rw, nosuid, nodev,\n"

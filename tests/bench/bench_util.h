@@ -6,11 +6,25 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
 namespace bench {
+
+// The value after `name` on the command line, or `dflt`.
+inline std::string flag(int argc, char** argv, const char* name, const std::string& dflt) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == name) return argv[i + 1];
+  return dflt;
+}
+
+// $TMPDIR, or /tmp: where benchmarks put their files unless told otherwise.
+inline std::string default_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp ? tmp : "/tmp";
+}
 
 inline double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

@@ -109,17 +109,10 @@ void row(const char* what, double ours, double native, const char* unit, bool hi
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t count = 20000, dim = 768;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = tmp ? tmp : "/tmp";
-  std::string blobfs = "build/blobfs";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--count")) count = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--dim")) dim = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--blobfs")) blobfs = argv[i + 1];
-  }
-  blobfs = fs::absolute(blobfs).string();
+  const int64_t count = std::stoll(bench::flag(argc, argv, "--count", "20000"));
+  const int64_t dim = std::stoll(bench::flag(argc, argv, "--dim", "768"));
+  const std::string dir = bench::flag(argc, argv, "--dir", bench::default_dir());
+  const std::string blobfs = fs::absolute(bench::flag(argc, argv, "--blobfs", "build/blobfs")).string();
   const std::string root = dir + "/tblob-mount-bench-" + std::to_string(getpid());
   const std::string native = root + "/native", blob = root + "/blob", mnt = root + "/mnt";
   const int64_t item = dim * 4;

@@ -24,13 +24,8 @@ using bench::median;
 using bench::now_s;
 
 int main(int argc, char** argv) {
-  int64_t items = 100'000;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = tmp ? tmp : "/tmp";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--items")) items = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-  }
+  const int64_t items = std::stoll(bench::flag(argc, argv, "--items", "100000"));
+  const std::string dir = bench::flag(argc, argv, "--dir", bench::default_dir());
   const std::string root = dir + "/tblob-ragged-bench-" + std::to_string(getpid());
   std::filesystem::create_directories(root);
   constexpr int64_t kTrail = 64, kRow = kTrail * 4;

@@ -47,13 +47,8 @@ void row(const char* what, double ours, double base, const char* unit, bool high
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t count = 500'000;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = tmp ? tmp : "/tmp";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--count")) count = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-  }
+  const int64_t count = std::stoll(bench::flag(argc, argv, "--count", "500000"));
+  const std::string dir = bench::flag(argc, argv, "--dir", bench::default_dir());
   std::string path = dir + "/tblob-bench-" + std::to_string(::getpid());
   std::printf("machine: %s\n", bench::machine_line(dir).c_str());
   std::printf("blob: %lld x %lld float32 = %.2f GB, block_size 8192\n\n", static_cast<long long>(count),

@@ -26,16 +26,6 @@ std::string block_path(const std::string& p, int k) {
   return p + "/" + parse_blob_status(testutil::read_file(p + "/.stat"), "s").blocks.at(k);
 }
 
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  FAIL("expected an error");
-  return Errc::kIo;
-}
-
 }  // namespace
 
 TEST_CASE("a missing .conf is an error naming it, in every mode") {
@@ -80,8 +70,7 @@ TEST_CASE("corrupt .conf and .stat files are format errors naming the file") {
     testutil::write_file(p + "/.conf", conf);
     testutil::write_file(p + "/.stat", stat);
     testutil::write_file(p + "/" + file, content);
-    CHECK(code_of([&] { Blob::open(p, "r"); }) == Errc::kFormat);
-    CHECK_THROWS_WITH(Blob::open(p, "r"), Catch::Contains(p + "/" + file));
+    testutil::check_error([&] { Blob::open(p, "r"); }, Errc::kFormat, p + "/" + file);
   }
 }
 
@@ -103,7 +92,7 @@ TEST_CASE("a missing block fails only the reads that touch it, naming the file")
   CHECK(testutil::first(r.get(0)) == 0);
   CHECK(testutil::first(r.get(4)) == 4000);
   CHECK_THROWS_WITH(r.get(2), Catch::Contains(gone + ": block file listed in .stat is missing"));
-  CHECK(code_of([&] { r.get(3); }) == Errc::kNotFound);
+  testutil::check_error([&] { r.get(3); }, Errc::kNotFound, gone);
   CHECK_THROWS_WITH(r.read(), Catch::Contains(gone));
   CHECK(!fs::exists(gone));  // never recreated, unlike Python
 }
@@ -115,7 +104,7 @@ TEST_CASE("a short block is an error naming it and is not extended") {
   fs::resize_file(shrunk, 7);
   Blob r = Blob::open(p, "r+");
   CHECK_THROWS_WITH(r.get(4), Catch::Contains(shrunk + ": block file is 7 bytes, expected 16"));
-  CHECK(code_of([&] { r.get(-1); }) == Errc::kFormat);
+  testutil::check_error([&] { r.get(-1); }, Errc::kFormat, shrunk);
   CHECK(fs::file_size(shrunk) == 7);
   CHECK(testutil::first(r.get(1)) == 1000);
 }

@@ -56,26 +56,14 @@ TEST_CASE("a new blob needs dtype and shape, and valid ones") {
   CHECK_THROWS_WITH(Blob::open(t / "b", "w", o), Catch::Contains("quantized"));
   o.dtype = "float32";
   o.block_size = 0;
-  try {
-    Blob::open(t / "c", "w", o);
-    FAIL("expected an error");
-  } catch (const Error& e) {
-    CHECK(e.code() == Errc::kInvalidArgument);
-    CHECK_THAT(e.what(), Catch::Contains("block_size"));
-  }
+  testutil::check_error([&] { Blob::open(t / "c", "w", o); }, Errc::kInvalidArgument, "block_size");
 }
 
 TEST_CASE("r, r+, a and a+ on a missing blob are errors that name it") {
   TempDir t;
   for (const char* mode : {"r", "r+", "a", "a+"}) {
     INFO(mode);
-    try {
-      Blob::open(t / "missing", mode);
-      FAIL("expected an error");
-    } catch (const Error& e) {
-      CHECK(e.code() == Errc::kNotFound);
-      CHECK_THAT(e.what(), Catch::Contains(t / "missing"));
-    }
+    testutil::check_error([&] { Blob::open(t / "missing", mode); }, Errc::kNotFound, t / "missing");
     CHECK(!testutil::fs::exists(t / "missing"));
   }
 }
@@ -129,13 +117,7 @@ TEST_CASE("reading a write-only blob and writing a read-only one are refused") {
     CHECK_THROWS_WITH(a.slice(0, 1), Catch::Contains("not open for reading"));
   }
   Blob r = Blob::open(p, "r");
-  try {
-    r.write(testutil::iota_f32(1, {2}));
-    FAIL("expected an error");
-  } catch (const Error& e) {
-    CHECK(e.code() == Errc::kNotPermitted);
-    CHECK_THAT(e.what(), Catch::Contains("not open for writing (mode 'r')"));
-  }
+  testutil::check_error([&] { r.write(testutil::iota_f32(1, {2})); }, Errc::kNotPermitted, "not open for writing (mode 'r')");
   CHECK_THROWS_WITH(r.truncate(0), Catch::Contains("not open for writing"));
   CHECK_THROWS_WITH(r.flush(), Catch::Contains("not open for writing"));
   CHECK(r.size() == 3);
@@ -160,13 +142,7 @@ TEST_CASE("a second writer is refused while readers are not") {
   w.flush();
   for (const char* mode : {"w", "a", "r+", "a+", "w+"}) {
     INFO(mode);
-    try {
-      Blob::open(p, mode);
-      FAIL("expected an error");
-    } catch (const Error& e) {
-      CHECK(e.code() == Errc::kBusy);
-      CHECK_THAT(e.what(), Catch::Contains("another writer"));
-    }
+    testutil::check_error([&] { Blob::open(p, mode); }, Errc::kBusy, "another writer");
   }
   Blob r = Blob::open(p, "r");
   CHECK(r.size() == 2);

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "tensorblob/blob.h"
+#include "tensorblob/error.h"
 #include "tensorblob/tensor.h"
 
 namespace testutil {
@@ -88,6 +91,18 @@ inline std::vector<std::string> block_files(const std::string& dir) {
     if (n[0] != '.') out.push_back(n);
   }
   return out;
+}
+
+// Runs f, which must throw tensorblob::Error with `code` and `text` in its message.
+template <typename F>
+void check_error(F&& f, tensorblob::Errc code, const std::string& text) {
+  try {
+    f();
+    FAIL("expected an error containing: " << text);
+  } catch (const tensorblob::Error& e) {
+    CHECK(e.code() == code);
+    CHECK_THAT(e.what(), Catch::Contains(text));
+  }
 }
 
 }  // namespace testutil

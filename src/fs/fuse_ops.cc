@@ -16,7 +16,8 @@ namespace {
 
 constexpr size_t kNameMax = 255;
 
-Filesystem& fs_of(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
+MountState& state_of(fuse_req_t req) { return *static_cast<MountState*>(fuse_req_userdata(req)); }
+Filesystem& fs_of(fuse_req_t req) { return *state_of(req).fs; }
 
 // The one place exceptions become errnos. A damaged backing file is EIO for
 // the read that touched it, logged once per message (the message names the file).
@@ -45,7 +46,7 @@ fuse_entry_param entry_for(const Filesystem& fs, const Node& node) {
 
 // What this mount wants from the kernel, and why.
 void op_init(void* userdata, fuse_conn_info* conn) {
-  (void)userdata;
+  auto& state = *static_cast<MountState*>(userdata);
   // Readers may issue reads of one file in parallel (numpy, readahead).
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   // Lookups in the one directory need not be serialised: they are pure arithmetic.
@@ -53,6 +54,16 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // The data never changes under a mount, so cached pages never need dropping
   // when attributes are refreshed.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  // Zero-message opens: answering the first open (and opendir) with ENOSYS
+  // makes the kernel open every later file without asking, keep its page
+  // cache (FOPEN_KEEP_CACHE) and cache directory listings. Nothing is lost:
+  // the mount is MS_RDONLY, so the VFS refuses write opens itself, and a
+  // read-only file needs no per-open state. Only with keep_cache, since the
+  // kernel then always keeps pages.
+  if (state.fs->options().keep_cache) {
+    state.no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+    state.no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+  }
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -88,6 +99,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (state_of(req).no_open && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC))
+    return void(fuse_reply_err(req, ENOSYS));
   Filesystem& fs = fs_of(req);
   auto node = fs.names().from_ino(ino);
   if (!node) return void(fuse_reply_err(req, ENOENT));
@@ -114,6 +127,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (state_of(req).no_opendir && ino == FUSE_ROOT_ID && (fi->flags & O_ACCMODE) == O_RDONLY)
+    return void(fuse_reply_err(req, ENOSYS));
   if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs_of(req).names().from_ino(ino) ? ENOTDIR : ENOENT));
   if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(fuse_reply_err(req, EROFS));
   fi->cache_readdir = 1;  // the listing never changes

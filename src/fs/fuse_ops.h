@@ -7,7 +7,16 @@
 
 namespace blobfs {
 
-// The operations table; userdata passed to fuse_session_new must be a Filesystem*.
+class Filesystem;
+
+// What the callbacks share: the files, and what the kernel agreed to in init.
+struct MountState {
+  Filesystem* fs = nullptr;
+  bool no_open = false;     // opens never reach the daemon (FUSE_CAP_NO_OPEN_SUPPORT)
+  bool no_opendir = false;  // nor do opendirs (FUSE_CAP_NO_OPENDIR_SUPPORT)
+};
+
+// The operations table; userdata passed to fuse_session_new must be a MountState*.
 const fuse_lowlevel_ops& fuse_operations();
 
 }  // namespace blobfs

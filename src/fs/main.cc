@@ -54,7 +54,9 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
 
   const auto& ops = blobfs::fuse_operations();
-  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &fs);
+  blobfs::MountState state;
+  state.fs = &fs;
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &state);
   if (!se) return kExitMount;
   int rc = kExitMount;
   // libfuse only takes over signals whose handler is the default, and shells

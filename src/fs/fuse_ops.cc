@@ -179,6 +179,12 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &sv);
 }
 
+// Python's open() asks isatty() (TCGETS) on every file, and the kernel sends
+// each ioctl here; a regular file is never a terminal.
+void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, unsigned, const void*, size_t, size_t) {
+  fuse_reply_err(req, ENOTTY);
+}
+
 // Every change is refused: the mount is read-only (the kernel usually says so
 // before asking, since the mount carries MS_RDONLY).
 void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
@@ -221,6 +227,7 @@ const fuse_lowlevel_ops& fuse_operations() {
     o.removexattr = op_removexattr;
     o.create = op_create;
     o.fallocate = op_fallocate;
+    o.ioctl = op_ioctl;
     return o;
   }();
   return ops;

@@ -101,6 +101,13 @@ std::string name(const std::string& dir, int64_t i) {
   return dir + b;
 }
 
+// Seconds taken by a shell command, which must succeed.
+double time_command(const std::string& cmd) {
+  double t0 = now_s();
+  if (std::system(cmd.c_str()) != 0) throw Error(Errc::kIo, "command failed: " + cmd);
+  return now_s() - t0;
+}
+
 void row(const char* what, double ours, double native, const char* unit, bool higher_is_better) {
   std::printf("%-40s blobfs %11.2f %-8s native %11.2f %-8s ratio %.2fx\n", what, ours, unit, native, unit,
               higher_is_better ? ours / native : native / ours);
@@ -187,6 +194,32 @@ int main(int argc, char** argv) {
       gb_b.push_back(dd(mnt + "/all.bin"));
     }
     row("all.bin, 1 MiB reads (GB/s)", median(gb_b), median(gb_n), "GB/s", true);
+    // find -type f over both trees (readdir only: find uses d_type).
+    std::vector<double> find_b, find_n;
+    for (int r = 0; r < 5; ++r) {
+      find_n.push_back(time_command("find " + native + " -type f > /dev/null"));
+      find_b.push_back(time_command("find " + mnt + " -type f > /dev/null"));
+    }
+    row("find -type f (s)", median(find_b), median(find_n), "s", false);
+
+    // np.fromfile of random tensor files, as a Python pipeline reads them.
+    const std::string py =
+        "/usr/bin/python3 -c \"import numpy as np, random, sys, time\n"
+        "m, n, count = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
+        "random.seed(5); idx = [random.randrange(count) for _ in range(4000)]\n"
+        "res = {}\n"
+        "for rep in range(3):\n"
+        "  for name, d in (('n', n), ('b', m)):\n"
+        "    t0 = time.perf_counter()\n"
+        "    for i in idx: np.fromfile(f'{d}/{i:06d}.bin', dtype=np.float32)\n"
+        "    res.setdefault(name, []).append((time.perf_counter() - t0) / len(idx))\n"
+        "print(sorted(res['b'])[1] * 1e6, sorted(res['n'])[1] * 1e6)\n\" " +
+        mnt + " " + native + " " + std::to_string(count);
+    FILE* p = ::popen(py.c_str(), "r");
+    double fb = 0, fn = 0;
+    if (!p || std::fscanf(p, "%lf %lf", &fb, &fn) != 2) throw Error(Errc::kIo, "np.fromfile measurement failed");
+    ::pclose(p);
+    row("np.fromfile of random files, mean (us)", fb, fn, "us", false);
     std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", m.mount_seconds * 1e3);
     std::printf("%-40s %s\n", "daemon memory after all of the above", m.rss().c_str());
   } catch (const std::exception& e) {
@@ -194,7 +227,7 @@ int main(int argc, char** argv) {
     rc = 3;
   }
   // The 10-million-tensor blob of 4-byte tensors: mount time and RSS after listing.
-  try {
+  if (bench::flag(argc, argv, "--big", "yes") == "yes") try {
     const std::string big = root + "/big", bigmnt = root + "/bigmnt";
     {
       OpenOptions o;

@@ -114,7 +114,7 @@ bench-mount: $(BENCH_BINS) $(BLOBFS)
 
 # The main job: a demo blob (created once: 10,000 embeddings of 64 float32),
 # mounted at build/demo/mnt and read with ls, cat, dd and numpy.
-DEMO := $(BUILD)/demo
+DEMO ?= $(BUILD)/demo
 demo: $(TBLOB) $(BLOBFS)
 	@set -e; mkdir -p $(DEMO)/mnt; \
 	if [ ! -f $(DEMO)/blob/.conf ]; then \

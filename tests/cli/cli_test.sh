@@ -152,6 +152,29 @@ test_progress_bar_only_on_a_terminal() {
   grep -q "export \[" "$T/tty" || fail "no progress bar on a terminal: $(head -c 200 "$T/tty")"
 }
 
+test_make_demo_mounts_and_reads_the_demo_blob() {
+  mkdir -p "$T/demo/mnt"
+  _mounts+=("$T/demo/mnt")
+  make -s -C "$ROOT" BUILD="$BUILD" DEMO="$T/demo" demo > "$T/out" 2>&1 || fail "make demo: $(tail -5 "$T/out")"
+  local pid
+  pid=$(pgrep -f "[b]lobfs $T/demo/blob") && _pids+=("$pid")
+  grep -q "^000000.bin" "$T/out" || fail "no ls output"
+  grep -qx "count: 10000" "$T/out" || fail "no meta.yaml"
+  grep -q "(10000, 64) \[42\." "$T/out" || fail "no numpy line: $(tail -3 "$T/out")"
+  grep -q "fusermount3 -u $T/demo/mnt" "$T/out" || fail "no unmount hint"
+  make -s -C "$ROOT" BUILD="$BUILD" DEMO="$T/demo" demo > "$T/out2" 2>&1 || fail "second make demo"
+  grep -q "creating the demo blob" "$T/out2" && fail "the demo blob was created twice"
+  fusermount3 -u "$T/demo/mnt" || fail "unmount"
+}
+
+test_blobfs_help_and_version() {
+  "$BLOBFS" --help | grep -q "^usage: blobfs SOURCE MOUNTPOINT" || fail "--help"
+  "$BLOBFS" --version | grep -q "^blobfs [0-9].* (libfuse 3" || fail "--version: $("$BLOBFS" --version)"
+  local out rc
+  out=$("$BLOBFS" 2>&1); rc=$?
+  [[ $rc -eq 2 && $out == *"no SOURCE given"* ]] || fail "no arguments: $rc $out"
+}
+
 test_make_install_puts_everything_under_destdir() {
   make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$T/root" PREFIX=/usr/local >/dev/null || fail "make install"
   local f

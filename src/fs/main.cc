@@ -18,6 +18,7 @@
 #include "fuse_ops.h"
 #include "log.h"
 #include "tensorblob/error.h"
+#include "tensorblob/fault_guard.h"
 
 namespace {
 
@@ -121,6 +122,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "blobfs: %s: mountpoint is not a directory\n", opts.mountpoint.c_str());
     return kExitUsage;
   }
+  // A block file truncated while mounted must cost EIO on its reads, not the daemon.
+  tensorblob::install_fault_guard();
   std::unique_ptr<blobfs::Filesystem> fs;
   try {
     fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_dataset(opts.source, opts.max_cached_blocks), opts);

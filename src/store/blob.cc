@@ -15,6 +15,7 @@
 #include "block_cache.h"
 #include "posix_file.h"
 #include "tensorblob/error.h"
+#include "tensorblob/fault_guard.h"
 #include "tensorblob/verify.h"
 
 namespace tensorblob {
@@ -149,11 +150,18 @@ class Blob::Impl {
     while (n > 0) {
       int64_t b = offset / bb, off = offset % bb, k = std::min(bb - off, n);
       auto m = block(static_cast<size_t>(b));
-      std::memcpy(dst, m->data() + off, static_cast<size_t>(k));
+      if (!guarded_copy(dst, m->data() + off, static_cast<size_t>(k))) fault(static_cast<size_t>(b));
       dst += k;
       offset += k;
       n -= k;
     }
+  }
+
+  // A block file shrank under its mapping (fault_guard.h): forget the mapping,
+  // so the next access opens the file afresh and reports its real size.
+  [[noreturn]] void fault(size_t b) const {
+    cache.drop(b);
+    throw Error(Errc::kIo, file_path(status.blocks[b]) + ": block file shrank while mapped (truncated by another process?)");
   }
 
   void copy_items(int64_t first, int64_t n, std::byte* dst) const {
@@ -593,7 +601,8 @@ void Blob::gather_into(std::span<const int64_t> indices, void* dst) const {
     if (k + kAhead < order.size())
       for (size_t line = 0; line < kLines && static_cast<int64_t>(line * 64) < item; ++line)
         __builtin_prefetch(from[k + kAhead] + line * 64);
-    std::memcpy(out + order[k].second * item, from[k], static_cast<size_t>(item));
+    if (!guarded_copy(out + order[k].second * item, from[k], static_cast<size_t>(item)))
+      m.fault(static_cast<size_t>(order[k].first / B));
   }
 }
 

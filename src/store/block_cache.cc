@@ -33,6 +33,14 @@ void BlockCache::drop_from(size_t first) {
   }
 }
 
+void BlockCache::drop(size_t index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(index);
+  if (it == index_.end()) return;
+  lru_.erase(it->second);
+  index_.erase(it);
+}
+
 void BlockCache::clear() { drop_from(0); }
 
 size_t BlockCache::size() const {

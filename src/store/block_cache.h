@@ -27,6 +27,8 @@ class BlockCache {
   std::shared_ptr<const Mapping> get(size_t index, const Loader& load);
   // Drops the mappings of blocks >= first (after truncate or reset).
   void drop_from(size_t first);
+  // Drops one block's mapping (its file changed under it).
+  void drop(size_t index);
   void clear();
   size_t size() const;
   size_t capacity() const { return capacity_; }

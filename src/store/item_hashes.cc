@@ -9,6 +9,7 @@
 
 #include "posix_file.h"
 #include "tensorblob/error.h"
+#include "tensorblob/fault_guard.h"
 #include "tensorblob/npy.h"
 
 namespace tensorblob {
@@ -84,7 +85,17 @@ ItemDigest digest_from_hex(const std::string& hex) {
 }
 
 bool ItemHashes::matches(int64_t i, const void* data, size_t size) const {
-  ItemDigest d = item_digest(data, size);
+  struct Args {
+    const void* data;
+    size_t size;
+    ItemDigest out;
+  } a{data, size, {}};
+  if (!run_fault_guarded([](void* p) {
+        auto* x = static_cast<Args*>(p);
+        x->out = item_digest(x->data, x->size);
+      }, &a))
+    throw Error(Errc::kIo, "the mapped file shrank while it was hashed");
+  const ItemDigest& d = a.out;
   return std::memcmp(d.data(), rows_ + i * 16, 16) == 0;
 }
 

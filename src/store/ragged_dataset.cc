@@ -10,6 +10,7 @@
 #include "meta_yaml.h"
 #include "posix_file.h"
 #include "tensorblob/error.h"
+#include "tensorblob/fault_guard.h"
 #include "tensorblob/hash.h"
 #include "tensorblob/ragged.h"
 #include "tensorblob/verify.h"
@@ -122,13 +123,20 @@ class RaggedDataset final : public Dataset {
   void read(uint64_t offset, size_t size, std::byte* dst) const override {
     if (offset > dat_map_->size() || size > dat_map_->size() - offset)
       throw Error(Errc::kOutOfRange, paths_.dat + ": read past the end");
-    if (size) std::memcpy(dst, dat_map_->data() + offset, size);
+    if (size && !guarded_copy(dst, dat_map_->data() + offset, size))
+      throw Error(Errc::kIo, paths_.dat + ": data file shrank while mapped (truncated by another process?)");
   }
   void check_items(int64_t first, int64_t last) const override {
     if (!hashes_) return;
     for (int64_t i = first; i < last; ++i) {
       uint64_t a = item_offset(i), b = item_offset(i + 1);
-      if (!hashes_->check(i, dat_map_->data() + a, b - a))
+      bool good;
+      try {
+        good = hashes_->check(i, dat_map_->data() + a, b - a);
+      } catch (const Error& e) {
+        throw Error(e.code(), paths_.dat + ": " + e.what());
+      }
+      if (!good)
         throw Error(Errc::kCorrupt, paths_.dat + ": item " + std::to_string(i) +
                                         " does not match its recorded hash (" + paths_.hashes + ")");
     }

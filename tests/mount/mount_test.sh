@@ -184,6 +184,20 @@ test_truncated_block_gives_eio_only_there() {
   is_mounted "$T/m" || fail "daemon died"
 }
 
+test_block_truncated_while_mounted_gives_eio_and_the_daemon_lives() {
+  make_blob "$T/b" 40 float32 1024 8   # 4 KiB tensors, 32 KiB blocks
+  mount_fg "$T/b" "$T/m"
+  cat "$T/m/000001.bin" >/dev/null || fail "first read"   # block 0 is now mapped
+  local block
+  block=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][0])")
+  truncate -s 8192 "$T/b/$block"                            # tensors 2..7 vanish under the mapping
+  cat "$T/m/000005.bin" >/dev/null 2>"$T/err" && fail "a vanished tensor read"
+  grep -q "Input/output error" "$T/err" || fail "expected EIO: $(cat "$T/err")"
+  kill -0 "$PID" 2>/dev/null || fail "the daemon died (SIGBUS?)"
+  cmp -s "$T/m/000020.bin" <("$TBLOB" cat "$T/b" 20) || fail "another block no longer reads"
+  grep -q "$block" "$T/blobfs.log" || fail "no log line naming $block"
+}
+
 test_bad_config_is_refused_before_mounting() {
   make_blob "$T/b" 3
   mkdir -p "$T/m"

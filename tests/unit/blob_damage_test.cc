@@ -6,6 +6,7 @@
 
 #include "tensorblob/blob.h"
 #include "tensorblob/error.h"
+#include "tensorblob/fault_guard.h"
 #include "test_util.h"
 
 using namespace tensorblob;
@@ -147,4 +148,25 @@ TEST_CASE("a read-only directory opens for reading") {
   ::chmod(p.c_str(), 0555);
   CHECK(Blob::open(p, "r").size() == 5);
   ::chmod(p.c_str(), 0755);
+}
+
+TEST_CASE("a block truncated under its mapping is an error, not a crash, with the fault guard") {
+  install_fault_guard();
+  TempDir t;
+  OpenOptions o = testutil::f32_options({1024}, 4);  // 16 KiB blocks: truncation cuts whole pages
+  {
+    Blob w = Blob::open(t / "b", "w", o);
+    w.write(testutil::iota_f32(8, {1024}));
+  }
+  Blob r = Blob::open(t / "b", "r");
+  CHECK(testutil::first(r.get(0)) == 0);  // maps block 0
+  std::string block = block_path(t / "b", 0);
+  fs::resize_file(block, 4096);           // pages past 4 KiB are gone under the mapping
+  testutil::check_error([&] { r.get(2); }, Errc::kIo, block + ": block file shrank while mapped");
+  // The mapping was dropped: the next access reopens the file and reports its size.
+  testutil::check_error([&] { r.get(3); }, Errc::kFormat, block + ": block file is 4096 bytes");
+  CHECK(testutil::first(r.get(5)) == 5000);  // the other block still reads
+  std::vector<int64_t> idx = {5, 1};
+  CHECK_NOTHROW(r.gather(std::vector<int64_t>{5, 6}));
+  CHECK_THROWS_AS(r.gather(idx), Error);
 }

@@ -14,6 +14,10 @@ namespace tensorblob {
 // The canonical hex of XXH3-128 (seed 0) over one buffer.
 std::string xxh3_128_hex(const void* data, size_t size);
 
+// The bytes hashed before an item's data: "A|v1|", typestr, ndim and shape
+// as int64 little-endian (the shape's first entry is the last-but-ndim field).
+std::string item_frame_header(std::string_view typestr, const Shape& shape);
+
 // Streams picomap's dataset hash: "D|v1|", then per item "A|v1|", typestr,
 // ndim and shape as int64 LE, the data bytes, then "D|end|".
 // Owns its XXH3 state; not thread-safe.

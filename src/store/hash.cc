@@ -32,31 +32,20 @@ ContentHasher::ContentHasher() : state_(XXH3_createState()) {
 
 ContentHasher::~ContentHasher() { XXH3_freeState(st(state_)); }
 
-void ContentHasher::add_item_header(std::string_view typestr, const Shape& shape) {
-  // One update for the whole frame header: small updates dominate for tiny
-  // items. A stack buffer covers every real header; longer ones go in pieces.
-  char buf[256];
-  size_t n = 0;
-  auto flush = [&] {
-    XXH3_128bits_update(st(state_), buf, n);
-    n = 0;
-  };
-  auto put_bytes = [&](const char* p, size_t k) {
-    if (n + k > sizeof buf) flush();
-    if (k > sizeof buf) return void(XXH3_128bits_update(st(state_), p, k));
-    std::memcpy(buf + n, p, k);
-    n += k;
-  };
+std::string item_frame_header(std::string_view typestr, const Shape& shape) {
+  std::string out = "A|v1|";
+  out += typestr;
   auto put = [&](int64_t v) {
-    char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff);
-    put_bytes(le, 8);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
   };
-  put_bytes("A|v1|", 5);
-  put_bytes(typestr.data(), typestr.size());
   put(static_cast<int64_t>(shape.size()));
   for (int64_t d : shape) put(d);
-  flush();
+  return out;
+}
+
+void ContentHasher::add_item_header(std::string_view typestr, const Shape& shape) {
+  const std::string frame = item_frame_header(typestr, shape);
+  XXH3_128bits_update(st(state_), frame.data(), frame.size());
 }
 
 void ContentHasher::add_data(const void* data, size_t size) { XXH3_128bits_update(st(state_), data, size); }

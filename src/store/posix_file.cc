@@ -30,9 +30,9 @@ int ScopedFd::release() {
   return fd;
 }
 
-Mapping::Mapping(int fd, size_t size, const std::string& path, bool populate) : size_(size) {
+Mapping::Mapping(int fd, size_t size, const std::string& path) : size_(size) {
   if (size == 0) return;
-  addr_ = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
+  addr_ = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   if (addr_ == MAP_FAILED) {
     addr_ = nullptr;
     throw_errno("mmap", path);

@@ -33,9 +33,7 @@ class ScopedFd {
 // Owns one read-only shared mapping of the first `size` bytes of a file.
 class Mapping {
  public:
-  // populate: map every page now (MAP_POPULATE), for a caller that will read
-  // all of it at once; faulting pages in one by one costs 3x as much.
-  Mapping(int fd, size_t size, const std::string& path, bool populate = false);
+  Mapping(int fd, size_t size, const std::string& path);
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
   ~Mapping();

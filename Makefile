@@ -28,7 +28,8 @@ LDFLAGS  += $(SAN)
 
 # Every Debian package the project uses (build, tests, the python reference tools).
 DEB_PACKAGES := g++ make pkg-config nlohmann-json3-dev catch2 libxxhash-dev xxhash \
-                libfuse3-dev fuse3 libyaml-cpp-dev libsystemd-dev python3 python3-numpy python3-xxhash
+                libfuse3-dev fuse3 libyaml-cpp-dev libsystemd-dev python3 python3-numpy python3-xxhash \
+                clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 LIB_SRCS   := $(wildcard src/store/*.cc)
@@ -53,11 +54,21 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 UNITDIR    ?= /etc/systemd/system
 
-.PHONY: all deps test asan bench bench-mount demo install clean
+# libFuzzer targets (tests/fuzz), built with clang under ASan + UBSan from
+# the parsers' own sources.
+FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.cc)
+FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.cc=$(BUILD)/fuzz/%)
+FUZZ_DEP_SRCS := $(LIB_SRCS) src/fs/options.cc src/fs/namespace.cc src/cli/args.cc
+FUZZ_DEP_OBJS := $(FUZZ_DEP_SRCS:%.cc=$(BUILD)/fuzz/obj/%.o)
+FUZZ_CXX      ?= clang++
+FUZZ_FLAGS    := -std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS  ?= 30
+
+.PHONY: all deps test asan bench bench-mount demo install fuzz clean
 .SECONDARY:
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(TBLOB) $(BLOBFS) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS)
+all: $(LIB) $(TBLOB) $(BLOBFS) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -94,6 +105,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/conformance/%.o $(LIB)
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
+
+$(BUILD)/fuzz/obj/%.o: %.cc | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_DEP_OBJS)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LIB_LIBS)
+
+# Each target for FUZZ_SECONDS (default 30) from its seed corpus.
+fuzz: $(FUZZ_BINS)
+	tests/fuzz/run_fuzz.sh $(BUILD) $(FUZZ_SECONDS)
 
 test: all
 	tests/run_tests.sh $(BUILD)
@@ -149,4 +171,4 @@ install: $(LIB) $(TBLOB) $(BLOBFS)
 clean:
 	rm -rf build
 
--include $(FS_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)
+-include $(FUZZ_DEP_OBJS:.o=.d) $(FUZZ_SRCS:tests/fuzz/%.cc=$(BUILD)/fuzz/obj/tests/fuzz/%.d) $(FS_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(TOOL_SRCS:%.cc=$(BUILD)/%.d) $(BENCH_SRCS:%.cc=$(BUILD)/%.d)

@@ -72,6 +72,9 @@ for d in tests/conformance/tensorblob/*/; do
   check "reference tool reads our $name" $PY $ref describe "$tmp/$name"
 done
 
+echo "== fuzz targets replay their seeds (make fuzz runs them for longer)"
+run_counted fuzz suite_counts tests/fuzz/run_fuzz.sh "$BUILD" 0
+
 echo "== tblob end to end"
 BUILD=$BUILD run_counted cli suite_counts tests/cli/cli_test.sh
 

@@ -11,6 +11,7 @@ PY=/usr/bin/python3   # Debian's python3 with numpy
 
 _mounts=()
 _pids=()
+_tmpfs=()  # small filesystems a test mounted (disk-full tests)
 
 # Unmount everything this test mounted, then kill and reap its daemons.
 _cleanup() {
@@ -24,6 +25,7 @@ _cleanup() {
     kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null
   done
+  for m in "${_tmpfs[@]+"${_tmpfs[@]}"}"; do umount -l "$m" 2>/dev/null; done
   [[ -n ${T:-} && -d $T ]] && rm -rf "$T"
 }
 
@@ -63,6 +65,13 @@ np.save(path, a)
 PY
   "$TBLOB" create "$dir" --dtype "$dt" --shape "$shape" --block-size "$block" || fail "tblob create failed"
   "$TBLOB" import "$dir" "$npy" || fail "tblob import failed"
+}
+
+# small_fs DIR SIZE: a tmpfs of SIZE at DIR, unmounted on exit (disk-full tests).
+small_fs() {
+  mkdir -p "$1"
+  mount -t tmpfs -o size="$2" tmpfs "$1" || fail "cannot mount a tmpfs at $1"
+  _tmpfs+=("$1")
 }
 
 run_tests() {

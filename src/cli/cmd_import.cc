@@ -134,7 +134,13 @@ int cmd_import(const ParsedArgs& args) {
       }
     }
   } catch (...) {
-    blob.truncate(before);  // nothing of a failed import is committed
+    // Nothing of a failed import is committed. If even that fails (a full
+    // disk), the committed .stat still names only the old tensors; the error
+    // to report is the first one.
+    try {
+      blob.truncate(before);
+    } catch (...) {
+    }
     throw;
   }
   blob.close();

@@ -5,18 +5,37 @@
 #include <mutex>
 #include <unordered_set>
 
+#include <syslog.h>
+
 namespace blobfs {
 
 namespace {
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::atomic<bool> g_syslog{false};
+
+int syslog_priority(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError: return LOG_ERR;
+    case LogLevel::kWarning: return LOG_WARNING;
+    case LogLevel::kInfo: return LOG_INFO;
+    case LogLevel::kDebug: return LOG_DEBUG;
+  }
+  return LOG_INFO;
+}
 std::mutex g_once_mu;
 std::unordered_set<std::string> g_seen;
 }  // namespace
 
 void set_log_level(LogLevel level) { g_level = level; }
 
+void log_to_syslog() {
+  ::openlog("blobfs", LOG_PID, LOG_DAEMON);
+  g_syslog = true;
+}
+
 void log(LogLevel level, const std::string& message) {
   if (level > g_level.load()) return;
+  if (g_syslog) return ::syslog(syslog_priority(level), "%s", message.c_str());
   // One fprintf per line so lines from worker threads never interleave.
   std::fprintf(stderr, "blobfs: %s: %s\n", std::string(log_level_name(level)).c_str(), message.c_str());
 }

@@ -68,12 +68,14 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   std::signal(SIGTERM, SIG_DFL);
   if (fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
-      // The parent of fuse_daemonize exits only once this child is set up,
-      // and the mount is already in place: a returning `blobfs` means ready.
-      fuse_daemonize(cl.foreground ? 1 : 0);
-      sd_notify(0, "READY=1");
       blobfs::log(blobfs::LogLevel::kInfo, "mounted " + o.source + " on " + o.mountpoint + " (" +
                                                std::to_string(fs.dataset().count()) + " tensors)");
+      // The parent of fuse_daemonize exits only once this child is set up,
+      // and the mount is already in place: a returning `blobfs` means ready.
+      // The child's stderr is /dev/null, so it logs to syslog instead.
+      if (!cl.foreground) blobfs::log_to_syslog();
+      fuse_daemonize(cl.foreground ? 1 : 0);
+      sd_notify(0, "READY=1");
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(o.threads));
       fuse_loop_cfg_set_clone_fd(cfg, o.clone_fd ? 1 : 0);

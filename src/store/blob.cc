@@ -86,6 +86,7 @@ class Blob::Impl {
   mutable BlockCache cache;
   std::set<size_t> dirty;           // blocks written since the last commit
   std::vector<std::string> doomed;  // block files to delete once a commit no longer lists them
+  std::set<std::string> fresh;      // blocks created since the last commit: no .stat on disk names them
   size_t write_block = SIZE_MAX;    // the block write_fd belongs to
   bool record_hashes = false;       // OpenOptions::record_hashes
   ScopedFd write_fd;
@@ -187,6 +188,7 @@ class Blob::Impl {
       errno = err;
       throw_errno("ftruncate", p);
     }
+    fresh.insert(name);
     status.blocks.push_back(std::move(name));
     write_block = status.blocks.size() - 1;
     write_fd = std::move(fd);
@@ -233,6 +235,7 @@ class Blob::Impl {
     if (!dirty.empty() || !doomed.empty()) ::unlinkat(dir.get(), kHashesName, 0);
     dirty.clear();
     replace_file_atomically(dir.get(), kStatName, format_blob_status(status), path);
+    fresh.clear();
     for (const auto& name : doomed) ::unlinkat(dir.get(), name.c_str(), 0);
     doomed.clear();
   }
@@ -241,7 +244,10 @@ class Blob::Impl {
   void drop_blocks_from(size_t keep) {
     if (keep >= status.blocks.size()) return;
     for (size_t b = keep; b < status.blocks.size(); ++b) {
-      doomed.push_back(status.blocks[b]);
+      // A block no committed .stat names can go now; that also frees the
+      // space a commit may need when the disk is full.
+      if (fresh.erase(status.blocks[b])) ::unlinkat(dir.get(), status.blocks[b].c_str(), 0);
+      else doomed.push_back(status.blocks[b]);
       dirty.erase(b);
     }
     status.blocks.resize(keep);
@@ -496,6 +502,7 @@ void Blob::extend(const Blob& other, bool keep_order, const std::function<void(u
     std::string name = new_block_name();
     std::string p = m.file_path(name);
     ScopedFd dst = open_at(m.dir.get(), name, O_WRONLY | O_CREAT | O_EXCL, p, 0644);
+    m.fresh.insert(name);
     m.status.blocks.push_back(name);  // listed first so a failed copy is cleaned up like any block
     copy_file_prefix(src.get(), dst.get(), static_cast<size_t>(m.conf.block_bytes),
                      o.file_path(o.status.blocks[k]), p);

@@ -366,6 +366,101 @@ PY
 
 PICO=$ROOT/tests/conformance/picomap
 
+# Seconds the 16-reader load test runs (the stress benchmark runs longer).
+STRESS_SECONDS=${STRESS_SECONDS:-3}
+
+test_sixteen_readers_get_exact_bytes_and_the_daemon_stays_flat() {
+  make_blob "$T/b" 3000 float32 256 64   # 1 KiB tensors, 47 blocks
+  mount_fg "$T/b" "$T/m"
+  local before after
+  before=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")
+  "$PY" - "$T/m" "$T/src_b.npy" "$STRESS_SECONDS" <<'PY' || fail "readers saw errors or wrong bytes"
+import multiprocessing as mp, os, random, sys, time
+import numpy as np
+m, src, seconds = sys.argv[1], np.load(sys.argv[2]), float(sys.argv[3])
+raw = src.tobytes()
+n, item = src.shape[0], src[0].nbytes
+
+def reader(seed):
+    rng = random.Random(seed)
+    ops = bad = 0
+    end = time.time() + seconds
+    allfd = os.open(f"{m}/all.bin", os.O_RDONLY)
+    while time.time() < end:
+        kind = rng.randrange(4)
+        i = rng.randrange(n)
+        if kind == 0:                       # pread inside one tensor file
+            off = rng.randrange(item); ln = rng.randrange(1, item - off + 1)
+            fd = os.open(f"{m}/{i:06d}.bin", os.O_RDONLY)
+            got = os.pread(fd, ln, off); os.close(fd)
+            want = raw[i * item + off: i * item + off + ln]
+        elif kind == 1:                     # a range of all.bin
+            off = rng.randrange(len(raw)); ln = rng.randrange(1, 200_000)
+            got = os.pread(allfd, ln, off); want = raw[off: off + ln]
+        elif kind == 2:                     # a per-tensor .npy
+            got = np.load(f"{m}/{i:06d}.npy").tobytes(); want = raw[i * item:(i + 1) * item]
+        else:                               # a range .npy, memory-mapped
+            j = min(n, i + rng.randrange(1, 50))
+            got = np.load(f"{m}/{i:06d}-{j:06d}.npy", mmap_mode="r").tobytes(); want = raw[i * item: j * item]
+        ops += 1
+        bad += got != want
+    os.close(allfd)
+    return ops, bad
+
+with mp.Pool(16) as pool:
+    results = pool.map(reader, range(16))
+ops = sum(r[0] for r in results); bad = sum(r[1] for r in results)
+print(f"    16 readers, {seconds:g} s: {ops} reads, {bad} mismatches", file=sys.stderr)
+sys.exit(1 if bad or ops < 16 else 0)
+PY
+  kill -0 "$PID" || fail "daemon died under load"
+  after=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")
+  echo "    daemon RssAnon ${before} KiB before, ${after} KiB after" >&2
+  if [[ -z ${TBLOB_SANITIZED:-} ]]; then
+    (( after - before < 16384 )) || fail "daemon memory grew from ${before} to ${after} KiB"
+  fi
+  ! grep -q "error" "$T/blobfs.log" || fail "errors logged: $(cat "$T/blobfs.log")"
+}
+
+test_two_hundred_mounts_in_a_row_leave_nothing_behind() {
+  make_blob "$T/b" 50
+  mkdir -p "$T/m"
+  _mounts+=("$T/m")
+  local i
+  for i in $(seq 200); do
+    "$BLOBFS" "$T/b" "$T/m" 2>>"$T/blobfs.log" || fail "mount $i failed"
+    [[ -f $T/m/000049.bin ]] || fail "mount $i does not serve"
+    fusermount3 -u "$T/m" || fail "unmount $i failed"
+  done
+  wait_until bash -c "! pgrep -f '[b]lobfs $T/b' >/dev/null" || fail "daemons left: $(pgrep -af "[b]lobfs $T/b" | head -3)"
+  grep -q " $T/m " /proc/mounts && fail "a mount was left"
+  # Detached daemons log to syslog; each start says "mounted" on stderr first.
+  [[ $(grep -c "^blobfs: info: mounted" "$T/blobfs.log") -eq 200 ]] || fail "not 200 mounts logged"
+  ! grep -vq "^blobfs: info: mounted" "$T/blobfs.log" || fail "unexpected log lines: $(grep -v '^blobfs: info: mounted' "$T/blobfs.log" | head -3)"
+}
+
+test_disk_full_during_import_and_build_keeps_the_last_committed_state() {
+  small_fs "$T/small" 2m
+  "$PY" -c "
+import numpy as np
+np.save('$T/ok.npy', np.ones((100, 256), np.float32))       # 100 KiB
+np.save('$T/big.npy', np.ones((4000, 256), np.float32))     # 4 MiB: does not fit
+"
+  "$TBLOB" import "$T/small/b" "$T/ok.npy" --create --block-size 64 || fail "first import"
+  expect_fail_with() { local out; out=$("$@" 2>&1) && fail "$* succeeded on a full disk"; [[ $out == *"No space left on device"* ]] || fail "$*: $out"; }
+  expect_fail_with "$TBLOB" import "$T/small/b" "$T/big.npy"
+  "$TBLOB" info "$T/small/b" | grep -qx "count: 100" || fail "blob lost its committed contents: $("$TBLOB" info "$T/small/b" 2>&1)"
+  "$TBLOB" verify "$T/small/b" >/dev/null || fail "blob does not verify after the failed import"
+  cmp -s <("$TBLOB" cat "$T/small/b" 99) <("$PY" -c "import numpy as np, sys; sys.stdout.buffer.write(np.load('$T/ok.npy')[99].tobytes())") ||
+    fail "tensor 99 changed"
+  "$TBLOB" build "$T/small/d" "$T/ok.npy" || fail "first build"
+  expect_fail_with "$TBLOB" build "$T/small/d" "$T/ok.npy" "$T/big.npy"
+  "$TBLOB" verify "$T/small/d" >/dev/null || fail "dataset damaged by the failed build"
+  "$TBLOB" info "$T/small/d" | grep -qx "count: 1" || fail "dataset changed"
+  ls "$T/small" | grep -q '\.tmp$' && fail "temporaries left on the full disk: $(ls "$T/small")"
+  true
+}
+
 test_ragged_dataset_mounts_with_per_item_sizes_and_shapes() {
   local name
   for name in f32_ragged u8_img f4_bigendian f16_1d; do

@@ -75,6 +75,9 @@ done
 echo "== fuzz targets replay their seeds (make fuzz runs them for longer)"
 run_counted fuzz suite_counts tests/fuzz/run_fuzz.sh "$BUILD" 0
 
+echo "== hostile inputs (tests/hostile/cases)"
+BUILD=$BUILD run_counted hostile suite_counts tests/hostile/run_hostile.sh
+
 echo "== tblob end to end"
 BUILD=$BUILD run_counted cli suite_counts tests/cli/cli_test.sh
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "json_util.h"
 #include "tensorblob/error.h"
 
 namespace tensorblob {
@@ -19,22 +20,11 @@ using nlohmann::json;
 
 std::string prefix(std::string_view path) { return std::string(path) + ": "; }
 
-json parse_json(std::string_view text, std::string_view path) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    // nlohmann's message carries the byte position; drop its "[json.exception...]" tag.
-    std::string msg = e.what();
-    auto pos = msg.find("] ");
-    throw FormatError(prefix(path) + "invalid JSON: " + (pos == std::string::npos ? msg : msg.substr(pos + 2)));
-  }
-}
-
 int64_t get_int(const json& v, std::string_view path, const char* key) {
   if (!v.is_number_integer())
-    throw FormatError(prefix(path) + "'" + key + "' must be an integer, got " + v.dump());
+    throw FormatError(prefix(path) + "'" + key + "' must be an integer, got " + describe_json(v));
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-    throw FormatError(prefix(path) + "'" + key + "' is too large: " + v.dump());
+    throw FormatError(prefix(path) + "'" + key + "' is too large: " + describe_json(v));
   return v.get<int64_t>();
 }
 
@@ -152,7 +142,7 @@ BlobStatus parse_blob_status(std::string_view text, std::string_view path) {
       std::set<std::string_view> seen;
       st.blocks.reserve(value.size());
       for (const auto& b : value) {
-        if (!b.is_string()) throw FormatError(prefix(path) + "'bds' entry is not a string: " + b.dump());
+        if (!b.is_string()) throw FormatError(prefix(path) + "'bds' entry is not a string: " + describe_json(b));
         st.blocks.push_back(b.get<std::string>());
       }
       for (const auto& name : st.blocks) {

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "tensorblob/error.h"
 #include "tensorblob/ragged.h"
 
@@ -37,14 +38,7 @@ RaggedPaths ragged_paths(std::string_view given) {
 
 RaggedMeta parse_ragged_json(std::string_view text, std::string_view path) {
   using nlohmann::json;
-  json obj;
-  try {
-    obj = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    std::string msg = e.what();
-    auto pos = msg.find("] ");
-    throw FormatError(prefix(path) + "invalid JSON: " + (pos == std::string::npos ? msg : msg.substr(pos + 2)));
-  }
+  json obj = parse_json(text, path);
   if (!obj.is_object()) throw FormatError(prefix(path) + "must be a JSON object");
   static const char* kKeys[] = {"trail_dim", "hash", "creation_time", "dtype", "count", "total_rows"};
   for (const auto& [key, _] : obj.items())
@@ -55,7 +49,7 @@ RaggedMeta parse_ragged_json(std::string_view text, std::string_view path) {
   auto count_of = [&](const char* key) {
     const json& v = obj[key];
     if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
-      throw FormatError(prefix(path) + "'" + key + "' must be a non-negative integer, got " + v.dump());
+      throw FormatError(prefix(path) + "'" + key + "' must be a non-negative integer, got " + describe_json(v));
     if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) throw FormatError(prefix(path) + "'" + key + "' is too large");
     return v.get<int64_t>();
   };

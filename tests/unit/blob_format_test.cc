@@ -161,3 +161,11 @@ TEST_CASE("new block names are distinct lowercase UUIDv4 strings") {
   }
   CHECK(seen.size() == 1000);
 }
+
+TEST_CASE("deeply nested JSON is refused without exhausting the stack") {
+  // Found by tests/hostile: describing the bad entry once serialised it whole.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  CHECK_THROWS_WITH(parse_blob_status("{\"bds\":" + deep + "}", "/d/.stat"), Catch::Contains("not a string: a list"));
+  CHECK_THROWS_WITH(parse_blob_status("{\"len\":" + deep + "}", "/d/.stat"), Catch::Contains("got a list"));
+  CHECK_THROWS_AS(parse_blob_conf(deep, "/d/.conf"), FormatError);
+}

@@ -1,5 +1,6 @@
 #include "tensorblob/hash.h"
 
+#include <xxh_x86dispatch.h>  // AVX2 where the CPU has it (libxxhash chooses at run time)
 #include <xxhash.h>
 
 #include <cinttypes>
@@ -22,12 +23,12 @@ XXH3_state_t* st(void* p) { return static_cast<XXH3_state_t*>(p); }
 
 }  // namespace
 
-std::string xxh3_128_hex(const void* data, size_t size) { return hex(XXH3_128bits(data, size)); }
+std::string xxh3_128_hex(const void* data, size_t size) { return hex(XXH3_128bits_dispatch(data, size)); }
 
 ContentHasher::ContentHasher() : state_(XXH3_createState()) {
   if (!state_) throw std::bad_alloc();
   XXH3_128bits_reset(st(state_));
-  XXH3_128bits_update(st(state_), "D|v1|", 5);
+  XXH3_128bits_update_dispatch(st(state_), "D|v1|", 5);
 }
 
 ContentHasher::~ContentHasher() { XXH3_freeState(st(state_)); }
@@ -45,10 +46,10 @@ std::string item_frame_header(std::string_view typestr, const Shape& shape) {
 
 void ContentHasher::add_item_header(std::string_view typestr, const Shape& shape) {
   const std::string frame = item_frame_header(typestr, shape);
-  XXH3_128bits_update(st(state_), frame.data(), frame.size());
+  XXH3_128bits_update_dispatch(st(state_), frame.data(), frame.size());
 }
 
-void ContentHasher::add_data(const void* data, size_t size) { XXH3_128bits_update(st(state_), data, size); }
+void ContentHasher::add_data(const void* data, size_t size) { XXH3_128bits_update_dispatch(st(state_), data, size); }
 
 void ContentHasher::add_item(std::string_view typestr, const Shape& shape, const void* data, size_t size) {
   add_item_header(typestr, shape);
@@ -56,7 +57,7 @@ void ContentHasher::add_item(std::string_view typestr, const Shape& shape, const
 }
 
 std::string ContentHasher::finish() {
-  XXH3_128bits_update(st(state_), "D|end|", 6);
+  XXH3_128bits_update_dispatch(st(state_), "D|end|", 6);
   return hex(XXH3_128bits_digest(st(state_)));
 }
 

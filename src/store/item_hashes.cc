@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <xxh_x86dispatch.h>  // AVX2 where the CPU has it
 #include <xxhash.h>
 
 #include <cerrno>
@@ -16,7 +17,7 @@ namespace tensorblob {
 
 ItemDigest item_digest(const void* data, size_t size) {
   XXH128_canonical_t c;
-  XXH128_canonicalFromHash(&c, XXH3_128bits(data, size));
+  XXH128_canonicalFromHash(&c, XXH3_128bits_dispatch(data, size));
   ItemDigest d;
   std::memcpy(d.data(), c.digest, 16);
   return d;

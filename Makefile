@@ -1,8 +1,9 @@
 # tensorblob: libtensorblob, its tests and benchmarks.
 #
 #   make            build the library and test programs (installs Debian deps first)
-#   make test       build and run every test; ends with "N passed, M failed"
-#   make asan       the same tests on an ASan + UBSan build (in build/asan)
+#   make test       build and run every test, also on an ASan + UBSan build;
+#                   ends with "N passed, M failed"
+#   make asan       only the ASan + UBSan half of make test (build/asan)
 #   make bench      store benchmark (tests/bench), ratios against memcpy
 #   make bench-mount  blobfs against plain files on the native filesystem
 #   make deps       install the Debian packages the project needs
@@ -64,7 +65,7 @@ FUZZ_CXX      ?= clang++
 FUZZ_FLAGS    := -std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS  ?= 30
 
-.PHONY: all deps test asan bench bench-mount demo install fuzz clean
+.PHONY: all deps programs test asan asan-build bench bench-mount bench-stress demo install fuzz clean
 .SECONDARY:
 .DEFAULT_GOAL := all
 
@@ -117,13 +118,27 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_DEP_OBJS)
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run_fuzz.sh $(BUILD) $(FUZZ_SECONDS)
 
-test: all
-	tests/run_tests.sh $(BUILD)
+# `make test` runs every suite twice: on the normal build, and on an
+# ASan + UBSan build of the same programs (build/asan).
+ASAN_BUILD := build/asan
+TEST_PROGS := $(LIB) $(TBLOB) $(BLOBFS) $(UNIT_BIN) $(TOOL_BINS)
 
-# TBLOB_SANITIZED tells the tests that memory figures are inflated by ASan.
-asan:
-	TBLOB_SANITIZED=1 $(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+programs: $(TEST_PROGS)
+
+asan-build:
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" programs
+
+test: all asan-build
+	tests/run_tests.sh $(BUILD) $(ASAN_BUILD)
+
+# The sanitized suites alone.
+asan: asan-build
+	tests/run_tests.sh $(ASAN_BUILD)
+
+# The 16-reader load test for a minute instead of a few seconds.
+bench-stress: $(TBLOB) $(BLOBFS)
+	STRESS_SECONDS=60 TESTS_MATCH=sixteen_readers BUILD=$(BUILD) tests/mount/mount_test.sh
 
 bench: $(BENCH_BINS)
 	$(BUILD)/bench/store_bench

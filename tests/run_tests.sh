@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test suite against the build in $1 (default: build) and ends with
-# one line "N passed, M failed" that counts them all; exits 1 if M > 0.
+# run_tests.sh [BUILD...]: runs every test suite against each build directory
+# (default: build) and ends with one line "N passed, M failed" that counts
+# them all; exits 1 if M > 0. A build under */asan is the sanitizer build.
 set -u
 cd "$(dirname "$0")/.."
-BUILD=${1:-build}
+BUILDS=("${@:-build}")
 PY=/usr/bin/python3  # Debian's python3, which has numpy (the first on PATH may not)
 passed=0
 failed=0
@@ -55,34 +56,43 @@ check() {
   fi
 }
 
-echo "== unit tests (Catch2)"
-run_counted unit catch_counts "$BUILD/tests/unit_tests"
-
-echo "== conformance with the Python reference tool"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ref=tests/conformance/tensorblob_ref.py
-check "reference tool accepts the golden blobs" $PY $ref check-golden tests/conformance/tensorblob
-for d in tests/conformance/tensorblob/*/; do
-  name=$(basename "$d")
-  [[ -f $d/.stat ]] || continue
-  if [[ $name == db_* ]]; then continue; fi  # TensorDB waits for its own issue
-  check "rewrite of $name matches Python's bytes" \
-    bash -c "'$BUILD/tests/copy_blob' '$d' '$tmp/$name' && $PY $ref compare '$d' '$tmp/$name'"
-  check "reference tool reads our $name" $PY $ref describe "$tmp/$name"
+
+for BUILD in "${BUILDS[@]}"; do
+  if [[ $BUILD == *asan* ]]; then export TBLOB_SANITIZED=1; else unset TBLOB_SANITIZED; fi
+  echo "######## $BUILD${TBLOB_SANITIZED:+ (ASan + UBSan)}"
+  echo "== unit tests (Catch2)"
+  run_counted "unit ($BUILD)" catch_counts "$BUILD/tests/unit_tests"
+
+  echo "== conformance with the Python reference tool"
+  out=$tmp/$(echo "$BUILD" | tr / _)
+  mkdir -p "$out"
+  ref=tests/conformance/tensorblob_ref.py
+  check "reference tool accepts the golden blobs" $PY $ref check-golden tests/conformance/tensorblob
+  for d in tests/conformance/tensorblob/*/; do
+    name=$(basename "$d")
+    [[ -f $d/.stat ]] || continue
+    if [[ $name == db_* ]]; then continue; fi  # TensorDB waits for its own issue
+    check "rewrite of $name matches Python's bytes" \
+      bash -c "'$BUILD/tests/copy_blob' '$d' '$out/$name' && $PY $ref compare '$d' '$out/$name'"
+    check "reference tool reads our $name" $PY $ref describe "$out/$name"
+  done
+
+  if [[ -z ${TBLOB_SANITIZED:-} ]]; then  # the fuzz targets carry their own sanitizers
+    echo "== fuzz targets replay their seeds (make fuzz runs them for longer)"
+    run_counted fuzz suite_counts tests/fuzz/run_fuzz.sh "$BUILD" 0
+  fi
+
+  echo "== hostile inputs (tests/hostile/cases)"
+  BUILD=$BUILD run_counted "hostile ($BUILD)" suite_counts tests/hostile/run_hostile.sh
+
+  echo "== tblob end to end"
+  BUILD=$BUILD run_counted "cli ($BUILD)" suite_counts tests/cli/cli_test.sh
+
+  echo "== mount tests (real FUSE mounts, real clients)"
+  BUILD=$BUILD run_counted "mount ($BUILD)" suite_counts tests/mount/mount_test.sh
 done
-
-echo "== fuzz targets replay their seeds (make fuzz runs them for longer)"
-run_counted fuzz suite_counts tests/fuzz/run_fuzz.sh "$BUILD" 0
-
-echo "== hostile inputs (tests/hostile/cases)"
-BUILD=$BUILD run_counted hostile suite_counts tests/hostile/run_hostile.sh
-
-echo "== tblob end to end"
-BUILD=$BUILD run_counted cli suite_counts tests/cli/cli_test.sh
-
-echo "== mount tests (real FUSE mounts, real clients)"
-BUILD=$BUILD run_counted mount suite_counts tests/mount/mount_test.sh
 
 echo
 if ((${#failures[@]})); then echo "failed: ${failures[*]}"; fi

@@ -196,6 +196,41 @@ test_block_truncated_while_mounted_gives_eio_and_the_daemon_lives() {
   kill -0 "$PID" 2>/dev/null || fail "the daemon died (SIGBUS?)"
   cmp -s "$T/m/000020.bin" <("$TBLOB" cat "$T/b" 20) || fail "another block no longer reads"
   grep -q "$block" "$T/blobfs.log" || fail "no log line naming $block"
+  # Deleted, and replaced by a directory, while mounted, before the daemon
+  # mapped them. (A block already mapped keeps serving its bytes when its
+  # file is deleted: the mapping holds the old inode, and the data is right.)
+  local b2 b3
+  b2=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][3])")
+  b3=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][4])")
+  rm "$T/b/$b2"
+  rm "$T/b/$b3" && mkdir "$T/b/$b3"
+  cat "$T/m/000025.bin" >/dev/null 2>&1 && fail "a tensor of a deleted block read"
+  cat "$T/m/000033.bin" >/dev/null 2>&1 && fail "a tensor of a block replaced by a directory read"
+  kill -0 "$PID" 2>/dev/null || fail "the daemon died"
+  cmp -s "$T/m/000012.bin" <("$TBLOB" cat "$T/b" 12) || fail "an intact block no longer reads"
+  grep -q "$b2: block file listed in .stat is missing" "$T/blobfs.log" || fail "no log line for the deleted block"
+  grep -q "$b3: block file is not a regular file" "$T/blobfs.log" || fail "no log line for the directory"
+}
+
+test_security_posture_read_only_no_allow_other_modes_from_config() {
+  make_blob "$T/b" 3
+  mount_fg "$T/b" "$T/plain"
+  local opts
+  opts=$(awk -v m="$T/plain" '$2 == m {print $4}' /proc/mounts)
+  [[ ,$opts, == *,ro,* ]] || fail "not read-only: $opts"
+  [[ ,$opts, == *,allow_other,* ]] && fail "allow_other without being asked: $opts"
+  [[ ,$opts, == *,default_permissions,* ]] || fail "no default_permissions: $opts"
+  mount_fg "$T/b" "$T/shared" -o allow_other,file_mode=0440,dir_mode=0550,uid=1234,gid=99
+  opts=$(awk -v m="$T/shared" '$2 == m {print $4}' /proc/mounts)
+  [[ ,$opts, == *,allow_other,* && ,$opts, == *,default_permissions,* ]] || fail "allow_other without default_permissions: $opts"
+  [[ $(stat -c '%a %u %g' "$T/shared/000001.bin") == "440 1234 99" ]] || fail "file: $(stat -c '%a %u %g' "$T/shared/000001.bin")"
+  [[ $(stat -c '%a' "$T/shared") == 550 ]] || fail "dir mode"
+  # As an unprivileged user, default_permissions applies those modes.
+  if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+    setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$T/shared/000001.bin" >/dev/null 2>&1 &&
+      fail "nobody read a 0440 file owned by 1234:99"
+    true
+  fi
 }
 
 test_bad_config_is_refused_before_mounting() {

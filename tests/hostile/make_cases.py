@@ -127,6 +127,18 @@ case("config_deeply_nested", cfg("threads: " + "[" * 100000 + "]" * 100000 + "\n
 case("config_not_utf8", cfg(b"threads: \xff\xfe\n"), "blobfs-config", "c.yaml", 2, "c.yaml")
 case("config_bad_mode", cfg('file_mode: "0999"\n'), "blobfs-config", "c.yaml", 2, "expected an octal mode")
 
+# names asked of a mount of conformance/tensorblob/f32_3blocks (10 tensors);
+# "exit" is the errno stat(2) must fail with
+def name(n): return {"name": n.encode()}
+case("name_over_long", name("0" * 252 + ".bin" + "0"), "mount-name", "name", "ENAMETOOLONG", "File name too long")
+case("name_leading_zeros", name("0000001.bin"), "mount-name", "name", "ENOENT", "No such file")
+case("name_plus_sign", name("+00001.bin"), "mount-name", "name", "ENOENT", "No such file")
+case("name_unpadded", name("1.bin"), "mount-name", "name", "ENOENT", "No such file")
+case("name_upper_case_suffix", name("000001.BIN"), "mount-name", "name", "ENOENT", "No such file")
+case("name_one_past_the_end", name("000010.bin"), "mount-name", "name", "ENOENT", "No such file")
+case("name_range_one_past_the_end", name("000000-000011.bin"), "mount-name", "name", "ENOENT", "No such file")
+case("name_range_reversed", name("000005-000004.npy"), "mount-name", "name", "ENOENT", "No such file")
+
 shutil.rmtree(OUT, ignore_errors=True)
 for name, files, run, path, code, message in cases:
     d = os.path.join(OUT, name)

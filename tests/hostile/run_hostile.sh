@@ -17,6 +17,19 @@ run_case() {
       mkdir -p "$T/m"; _mounts+=("$T/m")
       err=$(timeout 20 "$BLOBFS" "$ROOT/tests/conformance/tensorblob/f32_3blocks" "$T/m" --config "$target" 2>&1); rc=$?
       is_mounted "$T/m" && fail "a mount was left behind" ;;
+    mount-name)
+      # The error a client gets for this name at the mount, as an errno name.
+      mount_fg "$ROOT/tests/conformance/tensorblob/f32_3blocks" "$T/m"
+      local got
+      got=$("$PY" -c "
+import errno, os, sys
+try:
+    os.stat(os.path.join(sys.argv[1], open(sys.argv[2], 'rb').read().decode()))
+    print('found')
+except OSError as e:
+    print(errno.errorcode[e.errno])" "$T/m" "$target")
+      [[ $got == "$code" ]] || fail "stat gave $got, want $code"
+      return 0 ;;
     *) fail "unknown run '$run' in $dir/expect" ;;
   esac
   [[ $rc -eq $code ]] || fail "exit $rc, want $code: $err"

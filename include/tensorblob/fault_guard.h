@@ -14,6 +14,10 @@ namespace tensorblob {
 
 // Installs the SIGBUS handler; idempotent.
 void install_fault_guard();
+// Whether it is installed. Readers then also check, after copying, that the
+// file still covers what they copied: a file cut inside its last page reads
+// as zeros there instead of faulting.
+bool fault_guard_installed();
 
 // Runs fn(ctx). Returns false if it faulted with SIGBUS while the guard is
 // installed (fn was cut short), true otherwise. Without the guard a fault

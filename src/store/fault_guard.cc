@@ -40,6 +40,8 @@ void install_fault_guard() {
   });
 }
 
+bool fault_guard_installed() { return g_installed.load(std::memory_order_relaxed); }
+
 bool run_fault_guarded(void (*fn)(void*), void* ctx) {
   if (!g_installed.load(std::memory_order_relaxed)) {
     fn(ctx);

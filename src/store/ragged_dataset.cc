@@ -38,6 +38,11 @@ std::shared_ptr<const Mapping> map_file(const std::string& path, uint64_t* size)
   return std::make_shared<const Mapping>(raw, static_cast<size_t>(st.st_size), path);
 }
 
+uint64_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
 std::string absolute(const std::string& path) {
   char buf[PATH_MAX];
   return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
@@ -65,14 +70,21 @@ class RaggedDataset final : public Dataset {
       throw FormatError(paths_.json + ": an empty dataset must have dtype \"None\", got \"" + meta_.dtype_name + "\"");
     }
 
+    // The row offsets are copied once (8 bytes an item): what is served can
+    // then never change under a mount, whatever happens to the file.
     uint64_t starts_size = 0;
-    starts_map_ = map_file(paths_.starts, &starts_size);
-    std::string_view sbytes(reinterpret_cast<const char*>(starts_map_->data()), starts_map_->size());
-    StartsLayout layout = parse_starts_header(sbytes.substr(0, std::min<size_t>(sbytes.size(), 1 << 20)), starts_size, paths_.starts);
-    if (layout.entries != meta_.count + 1)
-      throw FormatError(paths_.starts + ": has " + std::to_string(layout.entries) + " entries but " + paths_.json +
-                        " says count " + std::to_string(meta_.count) + " (needs count + 1)");
-    starts_ = starts_map_->data() + layout.data_offset;
+    {
+      auto starts_map = map_file(paths_.starts, &starts_size);
+      std::string_view sbytes(reinterpret_cast<const char*>(starts_map->data()), starts_map->size());
+      StartsLayout layout = parse_starts_header(sbytes.substr(0, std::min<size_t>(sbytes.size(), 1 << 20)), starts_size,
+                                                paths_.starts);
+      if (layout.entries != meta_.count + 1)
+        throw FormatError(paths_.starts + ": has " + std::to_string(layout.entries) + " entries but " + paths_.json +
+                          " says count " + std::to_string(meta_.count) + " (needs count + 1)");
+      starts_.resize(static_cast<size_t>(layout.entries));
+      if (!guarded_copy(starts_.data(), starts_map->data() + layout.data_offset, starts_.size() * 8))
+        throw Error(Errc::kIo, paths_.starts + ": file shrank while being read");
+    }
     check_starts();
 
     uint64_t dat_size = 0;
@@ -122,7 +134,11 @@ class RaggedDataset final : public Dataset {
   void read(uint64_t offset, size_t size, std::byte* dst) const override {
     if (offset > dat_map_->size() || size > dat_map_->size() - offset)
       throw Error(Errc::kOutOfRange, paths_.dat + ": read past the end");
-    if (size && !guarded_copy(dst, dat_map_->data() + offset, size))
+    // A cut inside the last page reads as zeros rather than faulting, so
+    // with the guard on (the daemon) the file must still cover the bytes
+    // after the copy: then they were the file's.
+    if (size && (!guarded_copy(dst, dat_map_->data() + offset, size) ||
+                 (fault_guard_installed() && file_size(paths_.dat) < offset + size)))
       throw Error(Errc::kIo, paths_.dat + ": data file shrank while mapped (truncated by another process?)");
   }
   void check_items(int64_t first, int64_t last) const override {
@@ -171,11 +187,7 @@ class RaggedDataset final : public Dataset {
 
   // For verify: the mapped data, the starts, the typestr.
   const std::byte* data() const { return dat_map_->data(); }
-  uint64_t start(int64_t i) const {
-    uint64_t v;
-    std::memcpy(&v, starts_ + 8 * i, 8);  // the .npy data may not be 8-byte aligned (v2/v3 headers)
-    return v;
-  }
+  uint64_t start(int64_t i) const { return starts_[static_cast<size_t>(i)]; }
   const RaggedMeta& meta() const { return meta_; }
   const RaggedPaths& paths() const { return paths_; }
   const ItemHashes* hashes() const { return hashes_.get(); }
@@ -202,8 +214,8 @@ class RaggedDataset final : public Dataset {
   NumpyDType dtype_;
   Shape trail_;
   int64_t row_bytes_ = 0;
-  std::shared_ptr<const Mapping> starts_map_, dat_map_;
-  const std::byte* starts_ = nullptr;
+  std::shared_ptr<const Mapping> dat_map_;
+  std::vector<uint64_t> starts_;  // little-endian on disk, as on every supported machine
   std::unique_ptr<ItemHashes> hashes_;
   bool stale_hashes_ = false;
   int64_t mtime_ns_ = 0;

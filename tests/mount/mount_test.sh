@@ -193,6 +193,15 @@ test_block_truncated_while_mounted_gives_eio_and_the_daemon_lives() {
   truncate -s 8192 "$T/b/$block"                            # tensors 2..7 vanish under the mapping
   cat "$T/m/000005.bin" >/dev/null 2>"$T/err" && fail "a vanished tensor read"
   grep -q "Input/output error" "$T/err" || fail "expected EIO: $(cat "$T/err")"
+  # Cut inside a mapped page (block 1, tensor 9 at 4-8 KiB): the kernel
+  # zero-fills the rest of that page instead of faulting, so only checking
+  # the file's size after the copy keeps those zeros from being served.
+  local block1
+  block1=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][1])")
+  cat "$T/m/000009.bin" >/dev/null || fail "tensor 9"       # maps block 1
+  truncate -s 6000 "$T/b/$block1"
+  echo 3 > /proc/sys/vm/drop_caches                         # make the kernel ask the daemon again
+  cat "$T/m/000009.bin" >/dev/null 2>&1 && fail "tensor 9 read with zeros where its cut bytes were"
   kill -0 "$PID" 2>/dev/null || fail "the daemon died (SIGBUS?)"
   cmp -s "$T/m/000020.bin" <("$TBLOB" cat "$T/b" 20) || fail "another block no longer reads"
   grep -q "$block" "$T/blobfs.log" || fail "no log line naming $block"
@@ -207,7 +216,7 @@ test_block_truncated_while_mounted_gives_eio_and_the_daemon_lives() {
   cat "$T/m/000025.bin" >/dev/null 2>&1 && fail "a tensor of a deleted block read"
   cat "$T/m/000033.bin" >/dev/null 2>&1 && fail "a tensor of a block replaced by a directory read"
   kill -0 "$PID" 2>/dev/null || fail "the daemon died"
-  cmp -s "$T/m/000012.bin" <("$TBLOB" cat "$T/b" 12) || fail "an intact block no longer reads"
+  cmp -s "$T/m/000022.bin" <("$TBLOB" cat "$T/b" 22) || fail "an intact block no longer reads"
   grep -q "$b2: block file listed in .stat is missing" "$T/blobfs.log" || fail "no log line for the deleted block"
   grep -q "$b3: block file is not a regular file" "$T/blobfs.log" || fail "no log line for the directory"
 }
@@ -231,6 +240,24 @@ test_security_posture_read_only_no_allow_other_modes_from_config() {
       fail "nobody read a 0440 file owned by 1234:99"
     true
   fi
+}
+
+test_ragged_files_truncated_while_mounted_give_eio() {
+  "$PY" -c "import numpy as np; [np.save('$T/i%02d.npy' % i, np.full((512 + i, 8), i, np.float32)) for i in range(40)]"
+  "$TBLOB" build "$T/d" "$T"/i*.npy || fail "build"
+  "$TBLOB" cat "$T/d" 20 > "$T/want20"
+  mount_fg "$T/d" "$T/m"
+  cat "$T/m/000001.bin" >/dev/null || fail "first read"
+  # The row offsets were copied at mount: cutting the starts file changes nothing served.
+  truncate -s 128 "$T/d.starts.npy"
+  cmp -s "$T/m/000020.bin" "$T/want20" || fail "item 20 changed after its starts file was cut"
+  truncate -s 4096 "$T/d.dat"                  # data past the first page vanishes
+  cat "$T/m/000030.bin" >/dev/null 2>&1 && fail "an item past the truncation read"
+  truncate -s 2000 "$T/d.dat"                  # cut inside the first page: the rest of it reads as zeros
+  echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+  cat "$T/m/000000.bin" >/dev/null 2>&1 && fail "item 0 read with zeros where its cut bytes were"
+  kill -0 "$PID" 2>/dev/null || fail "the daemon died (SIGBUS?)"
+  grep -q "d.dat: data file shrank while mapped" "$T/blobfs.log" || fail "no log line for the data file: $(cat "$T/blobfs.log")"
 }
 
 test_bad_config_is_refused_before_mounting() {

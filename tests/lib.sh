@@ -5,6 +5,12 @@
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(realpath "${BUILD:-$ROOT/build}")
+# Tests that run make name the build as the Makefile did (relative to ROOT)
+# and with its flags, so make finds everything up to date and relinks nothing.
+MAKE_BUILD_ARGS=(BUILD="${BUILD#"$ROOT"/}")
+if [[ -n ${TBLOB_SANITIZED:-} ]]; then
+  MAKE_BUILD_ARGS+=(OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined")
+fi
 BLOBFS=$BUILD/blobfs
 TBLOB=$BUILD/tblob
 PY=/usr/bin/python3   # Debian's python3 with numpy

@@ -155,14 +155,14 @@ test_progress_bar_only_on_a_terminal() {
 test_make_demo_mounts_and_reads_the_demo_blob() {
   mkdir -p "$T/demo/mnt"
   _mounts+=("$T/demo/mnt")
-  make -s -C "$ROOT" BUILD="$BUILD" DEMO="$T/demo" demo > "$T/out" 2>&1 || fail "make demo: $(tail -5 "$T/out")"
+  make -s -C "$ROOT" "${MAKE_BUILD_ARGS[@]}" DEMO="$T/demo" demo > "$T/out" 2>&1 || fail "make demo: $(tail -5 "$T/out")"
   local pid
   pid=$(pgrep -f "[b]lobfs $T/demo/blob") && _pids+=("$pid")
   grep -q "^000000.bin" "$T/out" || fail "no ls output"
   grep -qx "count: 10000" "$T/out" || fail "no meta.yaml"
   grep -q "(10000, 64) \[42\." "$T/out" || fail "no numpy line: $(tail -3 "$T/out")"
   grep -q "fusermount3 -u $T/demo/mnt" "$T/out" || fail "no unmount hint"
-  make -s -C "$ROOT" BUILD="$BUILD" DEMO="$T/demo" demo > "$T/out2" 2>&1 || fail "second make demo"
+  make -s -C "$ROOT" "${MAKE_BUILD_ARGS[@]}" DEMO="$T/demo" demo > "$T/out2" 2>&1 || fail "second make demo"
   grep -q "creating the demo blob" "$T/out2" && fail "the demo blob was created twice"
   fusermount3 -u "$T/demo/mnt" || fail "unmount"
 }
@@ -176,7 +176,7 @@ test_blobfs_help_and_version() {
 }
 
 test_make_install_puts_everything_under_destdir() {
-  make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$T/root" PREFIX=/usr/local >/dev/null || fail "make install"
+  make -s -C "$ROOT" "${MAKE_BUILD_ARGS[@]}" install DESTDIR="$T/root" PREFIX=/usr/local >/dev/null || fail "make install"
   local f
   for f in usr/local/bin/blobfs usr/local/bin/tblob usr/local/lib/libtensorblob.a usr/local/include/tensorblob/blob.h \
            usr/local/share/tensorblob/blobfs.yaml etc/systemd/system/blobfs@.service; do
@@ -185,7 +185,7 @@ test_make_install_puts_everything_under_destdir() {
   [[ -x $T/root/usr/local/bin/blobfs ]] || fail "blobfs not executable"
   grep -q "^ExecStart=/usr/local/bin/blobfs -f --config /etc/blobfs/%i.yaml" "$T/root/etc/systemd/system/blobfs@.service" ||
     fail "unit ExecStart"
-  make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$T/root2" PREFIX=/opt/tb >/dev/null || fail "make install PREFIX"
+  make -s -C "$ROOT" "${MAKE_BUILD_ARGS[@]}" install DESTDIR="$T/root2" PREFIX=/opt/tb >/dev/null || fail "make install PREFIX"
   grep -q "^ExecStart=/opt/tb/bin/blobfs " "$T/root2/etc/systemd/system/blobfs@.service" || fail "PREFIX not applied to the unit"
 }
 

@@ -144,6 +144,8 @@ bench: $(BENCH_BINS)
 	$(BUILD)/bench/store_bench
 	$(BUILD)/bench/ragged_bench
 
+# With Debian's squashfuse and squashfs-tools installed, bench-mount adds
+# squashfuse_ll as a peer column (they are not part of make deps).
 bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS)
 	@echo "== the large-tensor set: 500 x (3, 224, 224) float32"

@@ -40,23 +40,28 @@ bool is_mounted(const std::string& mnt) {
   return false;
 }
 
-// A blobfs daemon in the foreground for the life of this object; unmounts and
-// reaps it on destruction, whatever happened in between.
+// A FUSE daemon (argv, mounting at mnt, in the foreground) for the life of
+// this object; unmounts and reaps it on destruction, whatever happened.
 class Mount {
  public:
-  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt) : mnt_(mnt) {
+  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt)
+      : Mount({blobfs, src, mnt, "-f", "-o", "log_level=warning"}, mnt) {}
+  Mount(const std::vector<std::string>& argv, const std::string& mnt) : mnt_(mnt) {
     fs::create_directories(mnt);
     double t0 = now_s();
     pid_ = fork();
     if (pid_ == 0) {
-      execl(blobfs.c_str(), blobfs.c_str(), src.c_str(), mnt.c_str(), "-f", "-o", "log_level=warning", nullptr);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
       _exit(127);
     }
     while (!is_mounted(mnt)) {
       if (now_s() - t0 > 20) {
         kill(pid_, SIGKILL);  // the destructor will not run for a failed constructor
         waitpid(pid_, nullptr, 0);
-        throw Error(Errc::kIo, "blobfs did not mount " + mnt);
+        throw Error(Errc::kIo, argv[0] + " did not mount " + mnt);
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
@@ -108,8 +113,11 @@ double time_command(const std::string& cmd) {
   return now_s() - t0;
 }
 
+// The FUSE tree being measured, as its rows name it.
+const char* g_peer = "blobfs";
+
 void row(const char* what, double ours, double native, const char* unit, bool higher_is_better) {
-  std::printf("%-40s blobfs %11.2f %-8s native %11.2f %-8s ratio %.2fx\n", what, ours, unit, native, unit,
+  std::printf("%-40s %-8s %11.2f %-8s native %11.2f %-8s ratio %.2fx\n", what, g_peer, ours, unit, native, unit,
               higher_is_better ? ours / native : native / ours);
 }
 
@@ -143,85 +151,101 @@ int main(int argc, char** argv) {
       b.write_raw(data.data(), count);
     }
     ::sync();
-    Mount m(blobfs, blob, mnt);
     std::vector<char> buf(1 << 20);
 
-    // Read every tensor file once; warm both first, then alternate.
-    auto read_all = [&](const std::string& d) {
-      double t0 = now_s();
-      for (int64_t i = 0; i < count; ++i)
-        if (read_file(name(d, i), buf) != static_cast<size_t>(item)) throw Error(Errc::kIo, name(d, i) + ": short");
-      return static_cast<double>(count) / (now_s() - t0);
-    };
-    double first_blobfs = read_all(mnt);  // the first pass through the mount: blocks already cached
-    read_all(native);
-    std::vector<double> fps_b, fps_n;
-    for (int r = 0; r < 3; ++r) {
-      fps_n.push_back(read_all(native));
-      fps_b.push_back(read_all(mnt));
-    }
-    row("read every tensor file once (files/s)", median(fps_b), median(fps_n), "files/s", true);
-    row("  first pass through the mount", first_blobfs, median(fps_n), "files/s", true);
-
-    // Random open-read-close latency.
-    const int samples = 20000;
-    std::vector<double> lat_b, lat_n;
-    for (int s = 0; s < samples; ++s) {
-      int64_t i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
-      const bool blob_first = s % 2;
-      for (int k = 0; k < 2; ++k) {
-        const bool on_blob = (k == 0) == blob_first;
+    // Every measure, for one FUSE tree against the native one, alternating.
+    auto compare = [&](const char* peer, const char* label, const std::string& tree) {
+      g_peer = label;
+      std::printf("-- %s against plain files on the native filesystem\n", peer);
+      auto read_all = [&](const std::string& d) {
         double t0 = now_s();
-        read_file(name(on_blob ? mnt : native, i), buf);
-        (on_blob ? lat_b : lat_n).push_back(now_s() - t0);
+        for (int64_t i = 0; i < count; ++i)
+          if (read_file(name(d, i), buf) != static_cast<size_t>(item)) throw Error(Errc::kIo, name(d, i) + ": short");
+        return static_cast<double>(count) / (now_s() - t0);
+      };
+      double first = read_all(tree);  // the first pass: the daemon serves, backing data already cached
+      read_all(native);
+      std::vector<double> fps_b, fps_n;
+      for (int r = 0; r < 3; ++r) {
+        fps_n.push_back(read_all(native));
+        fps_b.push_back(read_all(tree));
       }
-    }
-    row("random open-read-close p50 (us)", median(lat_b) * 1e6, median(lat_n) * 1e6, "us", false);
-    row("random open-read-close p99 (us)", percentile(lat_b, 0.99) * 1e6, percentile(lat_n, 0.99) * 1e6, "us", false);
+      row("read every tensor file once (files/s)", median(fps_b), median(fps_n), "files/s", true);
+      row("  first pass through the mount", first, median(fps_n), "files/s", true);
 
-    // all.bin with 1 MiB reads, like dd bs=1M.
-    auto dd = [&](const std::string& path) {
-      double t0 = now_s();
-      size_t n = read_file(path, buf);
-      if (n != data.size()) throw Error(Errc::kIo, path + ": read " + std::to_string(n) + " bytes");
-      return static_cast<double>(n) / 1e9 / (now_s() - t0);
+      const int samples = 20000;
+      std::vector<double> lat_b, lat_n;
+      for (int k = 0; k < samples; ++k) {
+        int64_t i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+        for (int side = 0; side < 2; ++side) {
+          const bool on_tree = (side == 0) == static_cast<bool>(k % 2);
+          double t0 = now_s();
+          read_file(name(on_tree ? tree : native, i), buf);
+          (on_tree ? lat_b : lat_n).push_back(now_s() - t0);
+        }
+      }
+      row("random open-read-close p50 (us)", median(lat_b) * 1e6, median(lat_n) * 1e6, "us", false);
+      row("random open-read-close p99 (us)", percentile(lat_b, 0.99) * 1e6, percentile(lat_n, 0.99) * 1e6, "us", false);
+
+      auto dd = [&](const std::string& path) {  // 1 MiB reads, like dd bs=1M
+        double t0 = now_s();
+        size_t n = read_file(path, buf);
+        if (n != data.size()) throw Error(Errc::kIo, path + ": read " + std::to_string(n) + " bytes");
+        return static_cast<double>(n) / 1e9 / (now_s() - t0);
+      };
+      dd(tree + "/all.bin");
+      dd(native + "/all.bin");
+      std::vector<double> gb_b, gb_n;
+      for (int r = 0; r < 5; ++r) {
+        gb_n.push_back(dd(native + "/all.bin"));
+        gb_b.push_back(dd(tree + "/all.bin"));
+      }
+      row("all.bin, 1 MiB reads (GB/s)", median(gb_b), median(gb_n), "GB/s", true);
+
+      std::vector<double> find_b, find_n;  // readdir only: find uses d_type
+      for (int r = 0; r < 5; ++r) {
+        find_n.push_back(time_command("find " + native + " -type f > /dev/null"));
+        find_b.push_back(time_command("find " + tree + " -type f > /dev/null"));
+      }
+      row("find -type f (s)", median(find_b), median(find_n), "s", false);
+
+      // np.fromfile of random tensor files, as a Python pipeline reads them.
+      const std::string py =
+          "/usr/bin/python3 -c \"import numpy as np, random, sys, time\n"
+          "m, n, count = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
+          "random.seed(5); idx = [random.randrange(count) for _ in range(4000)]\n"
+          "res = {}\n"
+          "for rep in range(3):\n"
+          "  for name, d in (('n', n), ('b', m)):\n"
+          "    t0 = time.perf_counter()\n"
+          "    for i in idx: np.fromfile(f'{d}/{i:06d}.bin', dtype=np.float32)\n"
+          "    res.setdefault(name, []).append((time.perf_counter() - t0) / len(idx))\n"
+          "print(sorted(res['b'])[1] * 1e6, sorted(res['n'])[1] * 1e6)\n\" " +
+          tree + " " + native + " " + std::to_string(count);
+      FILE* p = ::popen(py.c_str(), "r");
+      double fb = 0, fn = 0;
+      if (!p || std::fscanf(p, "%lf %lf", &fb, &fn) != 2) throw Error(Errc::kIo, "np.fromfile measurement failed");
+      ::pclose(p);
+      row("np.fromfile of random files, mean (us)", fb, fn, "us", false);
     };
-    dd(mnt + "/all.bin");
-    dd(native + "/all.bin");
-    std::vector<double> gb_b, gb_n;
-    for (int r = 0; r < 5; ++r) {
-      gb_n.push_back(dd(native + "/all.bin"));
-      gb_b.push_back(dd(mnt + "/all.bin"));
-    }
-    row("all.bin, 1 MiB reads (GB/s)", median(gb_b), median(gb_n), "GB/s", true);
-    // find -type f over both trees (readdir only: find uses d_type).
-    std::vector<double> find_b, find_n;
-    for (int r = 0; r < 5; ++r) {
-      find_n.push_back(time_command("find " + native + " -type f > /dev/null"));
-      find_b.push_back(time_command("find " + mnt + " -type f > /dev/null"));
-    }
-    row("find -type f (s)", median(find_b), median(find_n), "s", false);
 
-    // np.fromfile of random tensor files, as a Python pipeline reads them.
-    const std::string py =
-        "/usr/bin/python3 -c \"import numpy as np, random, sys, time\n"
-        "m, n, count = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
-        "random.seed(5); idx = [random.randrange(count) for _ in range(4000)]\n"
-        "res = {}\n"
-        "for rep in range(3):\n"
-        "  for name, d in (('n', n), ('b', m)):\n"
-        "    t0 = time.perf_counter()\n"
-        "    for i in idx: np.fromfile(f'{d}/{i:06d}.bin', dtype=np.float32)\n"
-        "    res.setdefault(name, []).append((time.perf_counter() - t0) / len(idx))\n"
-        "print(sorted(res['b'])[1] * 1e6, sorted(res['n'])[1] * 1e6)\n\" " +
-        mnt + " " + native + " " + std::to_string(count);
-    FILE* p = ::popen(py.c_str(), "r");
-    double fb = 0, fn = 0;
-    if (!p || std::fscanf(p, "%lf %lf", &fb, &fn) != 2) throw Error(Errc::kIo, "np.fromfile measurement failed");
-    ::pclose(p);
-    row("np.fromfile of random files, mean (us)", fb, fn, "us", false);
-    std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", m.mount_seconds * 1e3);
-    std::printf("%-40s %s\n", "daemon memory after all of the above", m.rss().c_str());
+    {
+      Mount m(blobfs, blob, mnt);
+      compare("blobfs", "blobfs", mnt);
+      std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", m.mount_seconds * 1e3);
+      std::printf("%-40s %s\n", "daemon memory after all of the above", m.rss().c_str());
+    }
+    // The best FUSE peer, where it is installed: squashfuse_ll over an
+    // uncompressed squashfs image of the same files.
+    if (::access("/usr/bin/squashfuse_ll", X_OK) == 0 && ::access("/usr/bin/mksquashfs", X_OK) == 0) {
+      const std::string img = root + "/native.sqfs", sqmnt = root + "/sqmnt";
+      time_command("/usr/bin/mksquashfs " + native + " " + img + " -noI -noD -noF -noX -quiet -no-progress > /dev/null");
+      Mount sq({"/usr/bin/squashfuse_ll", "-f", img, sqmnt}, sqmnt);
+      compare("squashfuse_ll (uncompressed image)", "squashfs", sqmnt);
+      std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", sq.mount_seconds * 1e3);
+    } else {
+      std::printf("-- squashfuse_ll not installed (Debian packages squashfuse, squashfs-tools): no peer column\n");
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mount_bench: %s\n", e.what());
     rc = 3;

@@ -6,6 +6,7 @@
 //   random gather of 512 tensors        vs 512 such memcpys
 // Usage: store_bench [--count N] [--dir DIR] (DIR default $TMPDIR or /tmp).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -121,6 +122,17 @@ int main(int argc, char** argv) {
     }
     const double t_write = median(t_writes);
     row("sequential write (GB/s)", gbps / t_write, gbps / t_memcpy, "GB/s", true);
+    // A write creates new storage; the in-memory equivalent is copying into
+    // memory never touched before, which pays for fresh pages as the page
+    // cache does. Reported beside the strict baseline above, not instead of it.
+    std::vector<double> t_fresh;
+    for (int rep = 0; rep < 3; ++rep) {
+      void* fresh = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (fresh == MAP_FAILED) throw Error(Errc::kIo, "mmap of the fresh-memory baseline failed");
+      t_fresh.push_back(time_memcpy(static_cast<std::byte*>(fresh), src.data(), count));
+      ::munmap(fresh, bytes);
+    }
+    row("  same, vs memcpy into fresh memory", gbps / t_write, gbps / median(t_fresh), "GB/s", true);
     row("  same, vs pwrite() to a plain file", gbps / t_write, gbps / median(t_native), "GB/s", true);
     std::printf("%-34s %12.3f s      (fsync of %.2f GB; not in the ratios)\n", "  then close (commit)",
                 median(t_flushes), gbps);

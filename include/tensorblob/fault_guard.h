@@ -9,14 +9,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tensorblob {
 
 // Installs the SIGBUS handler; idempotent.
 void install_fault_guard();
-// Whether it is installed. Readers then also check, after copying, that the
-// file still covers what they copied: a file cut inside its last page reads
-// as zeros there instead of faulting.
+// Whether it is installed.
 bool fault_guard_installed();
 
 // Runs fn(ctx). Returns false if it faulted with SIGBUS while the guard is
@@ -26,5 +25,12 @@ bool run_fault_guarded(void (*fn)(void*), void* ctx);
 
 // memcpy that reports a SIGBUS in the source as false.
 bool guarded_copy(void* dst, const void* src, size_t n);
+
+// Copies n bytes out of a mapping of file `name` (relative to dir_fd, or a
+// path with AT_FDCWD) whose copied range ends at file offset `end`. False if
+// the copy faulted, or, with the guard installed, if the file no longer
+// reaches `end` afterwards: a file cut inside a mapped page reads as zeros
+// there instead of faulting, and those zeros must not pass for its bytes.
+bool copy_from_mapped_file(void* dst, const void* src, size_t n, int dir_fd, const char* name, uint64_t end);
 
 }  // namespace tensorblob

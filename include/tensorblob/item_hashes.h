@@ -45,9 +45,13 @@ class ItemHashes {
   // matches(), remembering items found good so they are hashed only once
   // (data under a mount does not change). Thread-safe.
   bool check(int64_t i, const void* data, size_t size) const;
+  // check(), or throws: Error(kCorrupt) "<what> does not match its recorded
+  // hash (<sidecar>)", or Error(kIo) "<what>: ..." if the mapped data shrank.
+  void require(int64_t i, const void* data, size_t size, const std::string& what) const;
 
  private:
   ItemHashes() = default;
+  std::string path_;
   std::shared_ptr<const Mapping> mapping_;
   const unsigned char* rows_ = nullptr;  // the item rows (after the key)
   int64_t count_ = 0;

@@ -151,26 +151,20 @@ class Blob::Impl {
     while (n > 0) {
       int64_t b = offset / bb, off = offset % bb, k = std::min(bb - off, n);
       auto m = block(static_cast<size_t>(b));
-      if (!guarded_copy(dst, m->data() + off, static_cast<size_t>(k)) || !still_covers(static_cast<size_t>(b), off + k))
-        fault(static_cast<size_t>(b));
+      copy_from_block(static_cast<size_t>(b), dst, m->data() + off, k, off + k);
       dst += k;
       offset += k;
       n -= k;
     }
   }
 
-  // With the fault guard on (the daemon), a block cut inside the page just
-  // copied reads as zeros there rather than faulting: after copying, check
-  // that the file still covers the bytes, so they were really its own.
-  bool still_covers(size_t b, int64_t end) const {
-    if (!fault_guard_installed()) return true;
-    struct stat st;
-    return ::fstatat(dir.get(), status.blocks[b].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size >= end;
-  }
-
-  // A block file shrank under its mapping (fault_guard.h): forget the mapping,
-  // so the next access opens the file afresh and reports its real size.
-  [[noreturn]] void fault(size_t b) const {
+  // Copies n bytes of block b's mapping (ending at block offset `end`).
+  // If the block file shrank under its mapping (fault_guard.h), forgets the
+  // mapping, so the next access opens the file afresh and reports its size.
+  void copy_from_block(size_t b, std::byte* dst, const std::byte* src, int64_t n, int64_t end) const {
+    if (copy_from_mapped_file(dst, src, static_cast<size_t>(n), dir.get(), status.blocks[b].c_str(),
+                              static_cast<uint64_t>(end)))
+      return;
     cache.drop(b);
     throw Error(Errc::kIo, file_path(status.blocks[b]) + ": block file shrank while mapped (truncated by another process?)");
   }
@@ -618,10 +612,8 @@ void Blob::gather_into(std::span<const int64_t> indices, void* dst) const {
     if (k + kAhead < order.size())
       for (size_t line = 0; line < kLines && static_cast<int64_t>(line * 64) < item; ++line)
         __builtin_prefetch(from[k + kAhead] + line * 64);
-    const size_t b = static_cast<size_t>(order[k].first / B);
-    if (!guarded_copy(out + order[k].second * item, from[k], static_cast<size_t>(item)) ||
-        !m.still_covers(b, (order[k].first % B + 1) * item))
-      m.fault(b);
+    m.copy_from_block(static_cast<size_t>(order[k].first / B), out + order[k].second * item, from[k], item,
+                      (order[k].first % B + 1) * item);
   }
 }
 

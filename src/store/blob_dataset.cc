@@ -70,15 +70,7 @@ class BlobDataset final : public Dataset {
     if (!hashes_) return;
     for (int64_t i = first; i < std::min(last, hashes_->count()); ++i) {
       ItemView v = blob_.item_view(i);
-      bool good;
-      try {
-        good = hashes_->check(i, v.data, v.size);
-      } catch (const Error& e) {
-        throw Error(e.code(), blob_.path() + ": tensor " + std::to_string(i) + ": " + e.what());
-      }
-      if (!good)
-        throw Error(Errc::kCorrupt, blob_.path() + ": tensor " + std::to_string(i) +
-                                        " does not match its recorded hash (.hashes.npy)");
+      hashes_->require(i, v.data, v.size, blob_.path() + ": tensor " + std::to_string(i));
     }
   }
   int64_t mtime_ns() const override { return mtime_ns_; }

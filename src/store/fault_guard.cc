@@ -1,7 +1,9 @@
 #include "tensorblob/fault_guard.h"
 
 #include <setjmp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstring>
@@ -65,6 +67,13 @@ bool guarded_copy(void* dst, const void* src, size_t n) {
     auto* x = static_cast<Args*>(p);
     std::memcpy(x->dst, x->src, x->n);
   }, &a);
+}
+
+bool copy_from_mapped_file(void* dst, const void* src, size_t n, int dir_fd, const char* name, uint64_t end) {
+  if (!guarded_copy(dst, src, n)) return false;
+  if (!fault_guard_installed()) return true;
+  struct stat st;
+  return ::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && static_cast<uint64_t>(st.st_size) >= end;
 }
 
 }  // namespace tensorblob

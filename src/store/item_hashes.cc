@@ -47,6 +47,7 @@ std::unique_ptr<ItemHashes> ItemHashes::open(const std::string& path) {
   out->count_ = h.shape[0] - 1;
   out->good_ = std::make_unique<std::atomic<uint64_t>[]>(static_cast<size_t>(out->count_ / 64 + 1));
   out->mapping_ = std::move(mapping);
+  out->path_ = path;
   return out;
 }
 
@@ -71,6 +72,16 @@ bool ItemHashes::check(int64_t i, const void* data, size_t size) const {
   if (!matches(i, data, size)) return false;
   word.fetch_or(bit, std::memory_order_relaxed);
   return true;
+}
+
+void ItemHashes::require(int64_t i, const void* data, size_t size, const std::string& what) const {
+  bool good;
+  try {
+    good = check(i, data, size);
+  } catch (const Error& e) {
+    throw Error(e.code(), what + ": " + e.what());
+  }
+  if (!good) throw Error(Errc::kCorrupt, what + " does not match its recorded hash (" + path_ + ")");
 }
 
 ItemDigest digest_from_hex(const std::string& hex) {

@@ -38,11 +38,6 @@ std::shared_ptr<const Mapping> map_file(const std::string& path, uint64_t* size)
   return std::make_shared<const Mapping>(raw, static_cast<size_t>(st.st_size), path);
 }
 
-uint64_t file_size(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-}
-
 std::string absolute(const std::string& path) {
   char buf[PATH_MAX];
   return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
@@ -134,26 +129,15 @@ class RaggedDataset final : public Dataset {
   void read(uint64_t offset, size_t size, std::byte* dst) const override {
     if (offset > dat_map_->size() || size > dat_map_->size() - offset)
       throw Error(Errc::kOutOfRange, paths_.dat + ": read past the end");
-    // A cut inside the last page reads as zeros rather than faulting, so
-    // with the guard on (the daemon) the file must still cover the bytes
-    // after the copy: then they were the file's.
-    if (size && (!guarded_copy(dst, dat_map_->data() + offset, size) ||
-                 (fault_guard_installed() && file_size(paths_.dat) < offset + size)))
+    if (size && !copy_from_mapped_file(dst, dat_map_->data() + offset, size, AT_FDCWD, paths_.dat.c_str(),
+                                       offset + size))
       throw Error(Errc::kIo, paths_.dat + ": data file shrank while mapped (truncated by another process?)");
   }
   void check_items(int64_t first, int64_t last) const override {
     if (!hashes_) return;
     for (int64_t i = first; i < last; ++i) {
       uint64_t a = item_offset(i), b = item_offset(i + 1);
-      bool good;
-      try {
-        good = hashes_->check(i, dat_map_->data() + a, b - a);
-      } catch (const Error& e) {
-        throw Error(e.code(), paths_.dat + ": " + e.what());
-      }
-      if (!good)
-        throw Error(Errc::kCorrupt, paths_.dat + ": item " + std::to_string(i) +
-                                        " does not match its recorded hash (" + paths_.hashes + ")");
+      hashes_->require(i, dat_map_->data() + a, b - a, paths_.dat + ": item " + std::to_string(i));
     }
   }
   int64_t mtime_ns() const override { return mtime_ns_; }

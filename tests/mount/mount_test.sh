@@ -310,6 +310,14 @@ test_restart_after_a_killed_daemon_replaces_its_stale_mount() {
   grep -q "removing the stale mount" "$T/blobfs.log" || fail "no log line about the stale mount"
 }
 
+test_dash_d_traces_fuse_requests() {
+  make_blob "$T/b" 3
+  mount_fg "$T/b" "$T/m" -d
+  cat "$T/m/000001.bin" >/dev/null || fail "read"
+  grep -q "opcode: INIT" "$T/blobfs.log" || fail "no request trace with -d: $(head -5 "$T/blobfs.log")"
+  grep -q "opcode: READ" "$T/blobfs.log" || fail "reads not traced"
+}
+
 test_fusermount_u_ends_the_daemon() {
   make_blob "$T/b" 3
   mount_fg "$T/b" "$T/m"

@@ -72,6 +72,9 @@ std::string index_name(int64_t i, int width);
 // Opens the blob directory at `path` read-only as a Dataset. Throws Error.
 std::unique_ptr<Dataset> open_blob_dataset(const std::string& path, size_t max_cached_blocks = 0);
 
+// Whether `path` names a blob (a directory) rather than a ragged dataset.
+bool names_blob(const std::string& path);
+
 // Opens whatever `path` names: a blob directory, or a ragged dataset by its
 // base or any of its files (see ragged.h).
 std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks = 0);

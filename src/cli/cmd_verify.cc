@@ -1,5 +1,3 @@
-#include <sys/stat.h>
-
 #include <cstdio>
 
 #include "commands.h"
@@ -13,11 +11,6 @@ namespace tblob {
 
 namespace {
 
-bool is_directory(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 uint64_t total_bytes(const std::string& path) {
   auto ds = tensorblob::open_dataset(path);
   return ds->item_offset(ds->count());
@@ -27,7 +20,7 @@ uint64_t total_bytes(const std::string& path) {
 
 int cmd_verify(const ParsedArgs& args) {
   const std::string path = expect_positional(args, 1, "verify")[0];
-  const bool blob = is_directory(path);
+  const bool blob = tensorblob::names_blob(path);
   Progress progress(args.has("--update") ? "hashing" : "verify", total_bytes(path));
   auto tick = [&](uint64_t n) { progress.advance(n); };
 

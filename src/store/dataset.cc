@@ -46,10 +46,13 @@ std::vector<std::byte> Dataset::item_copy(int64_t i) const {
   return out;
 }
 
-std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks) {
+bool names_blob(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return open_blob_dataset(path, max_cached_blocks);
-  return open_ragged_dataset(path);
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks) {
+  return names_blob(path) ? open_blob_dataset(path, max_cached_blocks) : open_ragged_dataset(path);
 }
 
 }  // namespace tensorblob

@@ -51,6 +51,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   // Lookups in the one directory need not be serialised: they are pure arithmetic.
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // Attributes come with listings when the lister also stats (ls -l).
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
   // The data never changes under a mount, so cached pages never need dropping
   // when attributes are refreshed.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -137,8 +140,12 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 // Streams entries by offset: entry k is ".", "..", then Namespace::listed(k-2).
-// Nothing is stored between calls, whatever the tensor count.
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+// Nothing is stored between calls, whatever the tensor count. With `plus`
+// each entry carries its attributes (READDIRPLUS), so `ls -l`, `stat` and
+// opens after a listing need no LOOKUP per file; the kernel asks for that
+// only while the lister also stats (FUSE_CAP_READDIRPLUS_AUTO), so `ls -f`
+// of millions of names does not make it build millions of inodes.
+void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
   try {
     Filesystem& fs = fs_of(req);
     if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
@@ -146,19 +153,26 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     size_t used = 0;
     const uint64_t total = 2 + fs.names().listed_count();
     for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
-      struct stat st {};
+      fuse_entry_param e{};  // ino 0 for the dot entries: no lookup is counted for them
       std::string name;
       if (k < 2) {
         name = k == 0 ? "." : "..";
-        st.st_ino = FUSE_ROOT_ID;
-        st.st_mode = S_IFDIR;
+        e.attr.st_ino = FUSE_ROOT_ID;
+        e.attr.st_mode = S_IFDIR;
       } else {
         Node node = fs.names().listed(k - 2);
         name = fs.names().name(node);
-        st.st_ino = Namespace::ino(node);
-        st.st_mode = S_IFREG;
+        if (plus) {
+          e = entry_for(fs, node);
+        } else {
+          e.attr.st_ino = Namespace::ino(node);
+          e.attr.st_mode = S_IFREG;
+        }
       }
-      size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(k + 1));
+      const off_t next = static_cast<off_t>(k + 1);
+      char* at = buf.data() + used;
+      size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name.c_str(), &e, next)
+                         : fuse_add_direntry(req, at, size - used, name.c_str(), &e.attr, next);
       if (need > size - used) break;
       used += need;
     }
@@ -166,6 +180,14 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
   } catch (...) {
     reply_exception(req);
   }
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  list_entries(req, ino, size, off, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  list_entries(req, ino, size, off, true);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
@@ -213,6 +235,7 @@ const fuse_lowlevel_ops& fuse_operations() {
     o.read = op_read;
     o.opendir = op_opendir;
     o.readdir = op_readdir;
+    o.readdirplus = op_readdirplus;
     o.statfs = op_statfs;
     o.setattr = op_setattr;
     o.mknod = op_mknod;

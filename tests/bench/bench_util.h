@@ -62,8 +62,17 @@ inline std::string machine_line(const std::string& dir) {
     }
   char mem[32];
   std::snprintf(mem, sizeof mem, "%.1f GiB", gib);
+  // How idle CPUs wait decides what a wake-up costs, and every FUSE round
+  // trip has two: on a VM whose idle vCPUs halt, each is tens of microseconds.
+  std::string idle;
+  if (std::ifstream drv("/sys/devices/system/cpu/cpuidle/current_driver"); drv >> idle) {
+    std::string poll_ns;
+    if (std::ifstream p("/sys/module/haltpoll/parameters/guest_halt_poll_ns"); p >> poll_ns)
+      idle += " guest_halt_poll_ns=" + poll_ns;
+    idle = ", cpuidle " + idle;
+  }
   return cpu + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores, " + mem + ", Linux " + u.release +
-         ", " + fstype + " at " + dir;
+         ", " + fstype + " at " + dir + idle;
 }
 
 }  // namespace bench

@@ -6,6 +6,7 @@
 //   dd-style 1 MiB reads of all.bin vs one plain file of the same bytes
 //   mount time and daemon RSS (also for a 10-million-tensor blob)
 // Usage: mount_bench [--count N] [--dim D] [--dir DIR] [--blobfs PATH]
+//                    [--opts blobfs -o options] [--peer yes|no] [--big yes|no]
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -44,8 +45,8 @@ bool is_mounted(const std::string& mnt) {
 // this object; unmounts and reaps it on destruction, whatever happened.
 class Mount {
  public:
-  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt)
-      : Mount({blobfs, src, mnt, "-f", "-o", "log_level=warning"}, mnt) {}
+  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt, const std::string& opts)
+      : Mount({blobfs, src, mnt, "-f", "-o", "log_level=warning" + (opts.empty() ? "" : "," + opts)}, mnt) {}
   Mount(const std::vector<std::string>& argv, const std::string& mnt) : mnt_(mnt) {
     fs::create_directories(mnt);
     double t0 = now_s();
@@ -128,12 +129,14 @@ int main(int argc, char** argv) {
   const int64_t dim = std::stoll(bench::flag(argc, argv, "--dim", "768"));
   const std::string dir = bench::flag(argc, argv, "--dir", bench::default_dir());
   const std::string blobfs = fs::absolute(bench::flag(argc, argv, "--blobfs", "build/blobfs")).string();
+  const std::string opts = bench::flag(argc, argv, "--opts", "");
   const std::string root = dir + "/tblob-mount-bench-" + std::to_string(getpid());
   const std::string native = root + "/native", blob = root + "/blob", mnt = root + "/mnt";
   const int64_t item = dim * 4;
   std::printf("machine: %s\n", bench::machine_line(dir).c_str());
-  std::printf("tensors: %lld x float32 (%lld,) = %lld bytes each\n\n", static_cast<long long>(count),
+  std::printf("tensors: %lld x float32 (%lld,) = %lld bytes each\n", static_cast<long long>(count),
               static_cast<long long>(dim), static_cast<long long>(item));
+  std::printf("blobfs -o %s\n\n", opts.empty() ? "(defaults)" : opts.c_str());
   int rc = 0;
   try {
     // The same bytes both ways: one plain file per tensor plus all.bin, and a blob.
@@ -230,14 +233,28 @@ int main(int argc, char** argv) {
     };
 
     {
-      Mount m(blobfs, blob, mnt);
+      Mount m(blobfs, blob, mnt, opts);
       compare("blobfs", "blobfs", mnt);
       std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", m.mount_seconds * 1e3);
       std::printf("%-40s %s\n", "daemon memory after all of the above", m.rss().c_str());
     }
+    {
+      // ls -l stats every file: on a fresh mount that is either one LOOKUP
+      // per file or attributes riding along with the listing (READDIRPLUS).
+      std::vector<double> ls_b, ls_n;
+      for (int r = 0; r < 3; ++r) {
+        ls_n.push_back(time_command("ls -l " + native + " > /dev/null"));
+        Mount fresh(blobfs, blob, mnt, opts);
+        ls_b.push_back(time_command("ls -l " + mnt + " > /dev/null"));
+      }
+      g_peer = "blobfs";
+      row("ls -l on a fresh mount (s)", median(ls_b), median(ls_n), "s", false);
+    }
     // The best FUSE peer, where it is installed: squashfuse_ll over an
     // uncompressed squashfs image of the same files.
-    if (::access("/usr/bin/squashfuse_ll", X_OK) == 0 && ::access("/usr/bin/mksquashfs", X_OK) == 0) {
+    if (bench::flag(argc, argv, "--peer", "yes") != "yes") {
+      std::printf("-- no peer column (--peer no)\n");
+    } else if (::access("/usr/bin/squashfuse_ll", X_OK) == 0 && ::access("/usr/bin/mksquashfs", X_OK) == 0) {
       const std::string img = root + "/native.sqfs", sqmnt = root + "/sqmnt";
       time_command("/usr/bin/mksquashfs " + native + " " + img + " -noI -noD -noF -noX -quiet -no-progress > /dev/null");
       Mount sq({"/usr/bin/squashfuse_ll", "-f", img, sqmnt}, sqmnt);
@@ -268,7 +285,7 @@ int main(int argc, char** argv) {
     std::vector<double> times;
     std::string rss;
     for (int r = 0; r < 5; ++r) {
-      Mount m(blobfs, big, bigmnt);
+      Mount m(blobfs, big, bigmnt, opts);
       times.push_back(m.mount_seconds);
       if (r == 0) {
         int64_t n = 0;

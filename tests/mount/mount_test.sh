@@ -318,6 +318,21 @@ test_dash_d_traces_fuse_requests() {
   grep -q "opcode: READ" "$T/blobfs.log" || fail "reads not traced"
 }
 
+test_ls_l_gets_attributes_with_the_listing_not_a_lookup_per_file() {
+  make_blob "$T/b" 300  # float32 (4,3): 48 bytes a tensor
+  mount_fg "$T/b" "$T/m" -d
+  local sizes
+  sizes=$(ls -l "$T/m" | awk '$NF ~ /^[0-9]+\.bin$/ {print $5}' | sort | uniq -c | awk '{print $1 "x" $2}')
+  [[ $sizes == "300x48" ]] || fail "ls -l sizes of the tensor files: $sizes"
+  grep -q "opcode: READDIRPLUS" "$T/blobfs.log" || fail "no READDIRPLUS in the trace"
+  local lookups
+  lookups=$(grep -c "opcode: LOOKUP" "$T/blobfs.log" || true)
+  # ls -l itself may look up a name or two (the directory's own ACL probes);
+  # one per file would be 300.
+  ((lookups < 10)) || fail "$lookups LOOKUPs for ls -l of 300 files"
+  stat "$T/m/000299.bin" >/dev/null && cat "$T/m/000123.bin" | cmp - <("$TBLOB" cat "$T/b" 123) || fail "read after listing"
+}
+
 test_fusermount_u_ends_the_daemon() {
   make_blob "$T/b" 3
   mount_fg "$T/b" "$T/m"

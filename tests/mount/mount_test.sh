@@ -558,6 +558,9 @@ t, p = sys.argv[1], sys.argv[2]
 for name, n in [("f32_ragged", 5), ("u8_img", 3), ("f4_bigendian", 2), ("f16_1d", 4)]:
     m = f"{t}/m_{name}"
     items = [np.load(f"{p}/inputs/{name}/item_{i:04d}.npy") for i in range(n)]
+    # The first look at a fresh mount: a listing that stats (READDIRPLUS) must show per-item sizes.
+    sizes = {e.name: e.stat().st_size for e in os.scandir(m)}
+    assert [sizes[f"{i:06d}.bin"] for i in range(n)] == [it.nbytes for it in items], (name, sizes)
     assert sorted(os.listdir(m))[:n] == [f"{i:06d}.bin" for i in range(n)], os.listdir(m)
     for i, it in enumerate(items):
         assert os.path.getsize(f"{m}/{i:06d}.bin") == it.nbytes, (name, i)

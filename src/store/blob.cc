@@ -14,11 +14,16 @@
 
 #include "block_cache.h"
 #include "posix_file.h"
+#include "shared_work.h"
 #include "tensorblob/error.h"
 #include "tensorblob/fault_guard.h"
 #include "tensorblob/verify.h"
 
 namespace tensorblob {
+
+// Gathers at least this large are shared with a helper thread (shared_work.h):
+// below it, handing over costs more than a second core saves.
+constexpr uint64_t kSharedGatherBytes = 512 * 1024;
 
 OpenMode parse_open_mode(std::string_view text) {
   OpenMode m;
@@ -89,6 +94,7 @@ class Blob::Impl {
   std::set<std::string> fresh;      // blocks created since the last commit: no .stat on disk names them
   size_t write_block = SIZE_MAX;    // the block write_fd belongs to
   bool record_hashes = false;       // OpenOptions::record_hashes
+  bool gather_helper = true;        // OpenOptions::gather_helper
   ScopedFd write_fd;
 
   std::string file_path(const std::string& name) const { return path + "/" + name; }
@@ -359,6 +365,7 @@ Blob Blob::open(const std::string& path_in, std::string_view mode_text, const Op
   }
   impl->pos = mode.append ? impl->status.len : 0;
   impl->record_hashes = options.record_hashes && mode.writable;
+  impl->gather_helper = options.gather_helper;
   return Blob(std::move(impl));
 }
 
@@ -608,13 +615,17 @@ void Blob::gather_into(std::span<const int64_t> indices, void* dst) const {
   }
   constexpr size_t kAhead = 8, kLines = 48;
   auto* out = static_cast<std::byte*>(dst);
-  for (size_t k = 0; k < order.size(); ++k) {
-    if (k + kAhead < order.size())
+  const size_t n = order.size();
+  // A second core only pays for its hand-over on large gathers.
+  const bool share = m.gather_helper && static_cast<uint64_t>(item) * n >= kSharedGatherBytes;
+  run_shared(n, share, [&](size_t k, int dir) {
+    const size_t ahead = dir > 0 ? k + kAhead : k - kAhead;  // wraps past 0 to a huge value
+    if (ahead < n)
       for (size_t line = 0; line < kLines && static_cast<int64_t>(line * 64) < item; ++line)
-        __builtin_prefetch(from[k + kAhead] + line * 64);
+        __builtin_prefetch(from[ahead] + line * 64);
     m.copy_from_block(static_cast<size_t>(order[k].first / B), out + order[k].second * item, from[k], item,
                       (order[k].first % B + 1) * item);
-  }
+  });
 }
 
 ItemView Blob::item_view(int64_t index) const {

@@ -196,6 +196,20 @@ int main(int argc, char** argv) {
     }
     row("random gather 512, median (us)", median(t_gather) * 1e6, median(t_base) * 1e6, "us", false);
     row("  gather_into a reused buffer", median(t_into) * 1e6, median(t_base) * 1e6, "us", false);
+    {
+      // The same gathers on the calling thread alone (OpenOptions::gather_helper off).
+      OpenOptions solo_opts;
+      solo_opts.gather_helper = false;
+      Blob solo = Blob::open(path, "r", solo_opts);
+      std::vector<double> t_solo;
+      for (int rep = 0; rep < reps; ++rep) {
+        for (auto& i : g) i = static_cast<int64_t>(rng() % static_cast<uint64_t>(count));
+        double t0 = now_s();
+        solo.gather_into(g, reused.data());
+        t_solo.push_back(now_s() - t0);
+      }
+      row("  gather, calling thread only", median(t_solo) * 1e6, median(t_base) * 1e6, "us", false);
+    }
     r.close();
   } catch (const Error& e) {
     std::fprintf(stderr, "store_bench: %s\n", e.what());

@@ -23,10 +23,6 @@ std::string make_blob(const TempDir& t) {
   return p;
 }
 
-std::string block_path(const std::string& p, int k) {
-  return p + "/" + parse_blob_status(testutil::read_file(p + "/.stat"), "s").blocks.at(k);
-}
-
 }  // namespace
 
 TEST_CASE("a missing .conf is an error naming it, in every mode") {
@@ -87,7 +83,7 @@ TEST_CASE(".stat listing too few blocks for its length is refused") {
 TEST_CASE("a missing block fails only the reads that touch it, naming the file") {
   TempDir t;
   std::string p = make_blob(t);
-  std::string gone = block_path(p, 1);
+  std::string gone = testutil::block_path(p, 1);
   fs::remove(gone);
   Blob r = Blob::open(p, "r");
   CHECK(testutil::first(r.get(0)) == 0);
@@ -101,7 +97,7 @@ TEST_CASE("a missing block fails only the reads that touch it, naming the file")
 TEST_CASE("a short block is an error naming it and is not extended") {
   TempDir t;
   std::string p = make_blob(t);
-  std::string shrunk = block_path(p, 2);
+  std::string shrunk = testutil::block_path(p, 2);
   fs::resize_file(shrunk, 7);
   Blob r = Blob::open(p, "r+");
   CHECK_THROWS_WITH(r.get(4), Catch::Contains(shrunk + ": block file is 7 bytes, expected 16"));
@@ -113,14 +109,14 @@ TEST_CASE("a short block is an error naming it and is not extended") {
 TEST_CASE("a longer block is accepted and its extra bytes ignored") {
   TempDir t;
   std::string p = make_blob(t);
-  fs::resize_file(block_path(p, 0), 1000);
+  fs::resize_file(testutil::block_path(p, 0), 1000);
   CHECK(testutil::first(Blob::open(p, "r").get(1)) == 1000);
 }
 
 TEST_CASE("a block replaced by a directory or a symlink is refused") {
   TempDir t;
   std::string p = make_blob(t);
-  std::string b0 = block_path(p, 0), b1 = block_path(p, 1);
+  std::string b0 = testutil::block_path(p, 0), b1 = testutil::block_path(p, 1);
   fs::remove(b0);
   fs::create_directory(b0);
   testutil::write_file(t / "outside", std::string(16, 'x'));
@@ -160,7 +156,7 @@ TEST_CASE("a block truncated under its mapping is an error, not a crash, with th
   }
   Blob r = Blob::open(t / "b", "r");
   CHECK(testutil::first(r.get(0)) == 0);  // maps block 0
-  std::string block = block_path(t / "b", 0);
+  std::string block = testutil::block_path(t / "b", 0);
   fs::resize_file(block, 4096);           // pages past 4 KiB are gone under the mapping
   testutil::check_error([&] { r.get(2); }, Errc::kIo, block + ": block file shrank while mapped");
   // The mapping was dropped: the next access reopens the file and reports its size.

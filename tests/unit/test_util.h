@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "tensorblob/blob.h"
+#include "tensorblob/blob_format.h"
 #include "tensorblob/error.h"
 #include "tensorblob/tensor.h"
 
@@ -49,6 +50,11 @@ inline std::string read_file(const std::string& path) {
 inline void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
+}
+
+// The path of block k of the blob at p, from its committed .stat.
+inline std::string block_path(const std::string& p, int k) {
+  return p + "/" + tensorblob::parse_blob_status(read_file(p + "/.stat"), "s").blocks.at(static_cast<size_t>(k));
 }
 
 // n float32 tensors of `shape`; element j of tensor i is i * 1000 + j + base.

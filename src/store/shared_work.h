@@ -1,0 +1,27 @@
+// Splits one loop of independent, memory-bound steps between the calling
+// thread and one process-wide helper thread. Large random gathers are bound
+// by how many cache misses one core keeps in flight; a second core doubles
+// that. The caller takes steps from the front and the helper from the back
+// as soon as it is awake, so a helper that wakes late (tens of microseconds
+// on a VM whose idle vCPUs halt) costs nothing but its share, and a helper
+// that is busy with another caller's loop is simply not used.
+//
+// The helper is started on first use and again in a forked child (forking
+// keeps only the forking thread). Steps run on either thread, so `step` must
+// be safe to call concurrently for different k; a step that throws stops
+// the loop, and the first exception is rethrown to the caller once the
+// helper has let go of the loop.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace tensorblob {
+
+// Runs step(k, dir) once for every k in [0, n) and returns when all have
+// run. dir is +1 on the thread walking forward, -1 on the one walking back:
+// the direction a step should prefetch in. Uses the helper only when `share`
+// is set and the machine has another CPU.
+void run_shared(size_t n, bool share, const std::function<void(size_t k, int dir)>& step);
+
+}  // namespace tensorblob

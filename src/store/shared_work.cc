@@ -1,6 +1,7 @@
 #include "shared_work.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -116,15 +117,22 @@ void cpu_relax() {
 #endif
 }
 
-bool has_another_cpu() {
-  static const bool yes = std::thread::hardware_concurrency() > 1;
-  return yes;
+// Whether this thread may run on more than one CPU: its affinity, not the
+// machine's CPU count, since a process pinned to one CPU (taskset, a cgroup
+// cpuset) would only make the two threads take turns on it. Asked on every
+// shared loop, as the affinity can change; one syscall against a loop of
+// 512 KB or more.
+bool may_use_another_cpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return false;
+  return CPU_COUNT(&set) > 1;
 }
 
 }  // namespace
 
 void run_shared(size_t n, bool share, const std::function<void(size_t, int)>& step) {
-  if (!share || n < 2 || n > 0xffffffffu || !has_another_cpu()) {
+  if (!share || n < 2 || n > 0xffffffffu || !may_use_another_cpu()) {
     for (size_t k = 0; k < n; ++k) step(k, +1);
     return;
   }

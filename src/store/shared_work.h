@@ -21,7 +21,7 @@ namespace tensorblob {
 // Runs step(k, dir) once for every k in [0, n) and returns when all have
 // run. dir is +1 on the thread walking forward, -1 on the one walking back:
 // the direction a step should prefetch in. Uses the helper only when `share`
-// is set and the machine has another CPU.
+// is set and the calling thread may run on another CPU.
 void run_shared(size_t n, bool share, const std::function<void(size_t k, int dir)>& step);
 
 }  // namespace tensorblob

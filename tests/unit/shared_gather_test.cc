@@ -1,6 +1,7 @@
 // Large gathers shared with the helper thread (shared_work.h): the same bytes
 // as the calling thread alone, under concurrent callers, after a fork, and
 // with a damaged block reported rather than lost on the helper.
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,13 @@ std::vector<int64_t> random_indices(size_t n, int64_t count, uint64_t seed) {
   std::vector<int64_t> idx(n);
   for (auto& i : idx) i = static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * count)) - count;  // negatives too
   return idx;
+}
+
+// A blob at t/b of `count` iota_f32 tensors of kDim floats, `block` tensors a block.
+void write_blob(const TempDir& t, int64_t count, int64_t block) {
+  Blob w = Blob::open(t / "b", "w", testutil::f32_options({kDim}, block));
+  w.write(testutil::iota_f32(count, {kDim}));
+
 }
 
 std::vector<float> floats(const Tensor& t) {
@@ -73,10 +81,7 @@ TEST_CASE("run_shared hands the first failure back to the caller") {
 TEST_CASE("a large gather returns the same tensors with and without the helper") {
   TempDir t;
   const int64_t count = 3000;
-  {
-    Blob w = Blob::open(t / "b", "w", testutil::f32_options({kDim}, 256));
-    w.write(testutil::iota_f32(count, {kDim}));
-  }
+  write_blob(t, count, 256);
   OpenOptions solo;
   solo.gather_helper = false;
   Blob shared = Blob::open(t / "b", "r"), alone = Blob::open(t / "b", "r", solo);
@@ -89,13 +94,30 @@ TEST_CASE("a large gather returns the same tensors with and without the helper")
   }
 }
 
+TEST_CASE("a thread pinned to one CPU gathers alone and gets the same bytes") {
+  TempDir t;
+  const int64_t count = 1000;
+  write_blob(t, count, 128);
+  Blob r = Blob::open(t / "b", "r");
+  auto idx = random_indices(600, count, 3);
+  std::vector<float> got;
+  bool was_pinned = false;
+  std::thread pinned([&] {  // Catch2 assertions stay on the test's own thread
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    was_pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+    got = floats(r.gather(idx));
+  });
+  pinned.join();
+  REQUIRE(was_pinned);
+  CHECK(got == expected(idx, count));
+}
+
 TEST_CASE("concurrent large gathers share one helper and all get their own bytes") {
   TempDir t;
   const int64_t count = 2000;
-  {
-    Blob w = Blob::open(t / "b", "w", testutil::f32_options({kDim}, 128));
-    w.write(testutil::iota_f32(count, {kDim}));
-  }
+  write_blob(t, count, 128);
   Blob r = Blob::open(t / "b", "r");
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
@@ -113,10 +135,7 @@ TEST_CASE("concurrent large gathers share one helper and all get their own bytes
 TEST_CASE("a forked child gathers with a helper of its own") {
   TempDir t;
   const int64_t count = 1000;
-  {
-    Blob w = Blob::open(t / "b", "w", testutil::f32_options({kDim}, 128));
-    w.write(testutil::iota_f32(count, {kDim}));
-  }
+  write_blob(t, count, 128);
   Blob r = Blob::open(t / "b", "r");
   auto idx = random_indices(600, count, 9);
   REQUIRE(floats(r.gather(idx)) == expected(idx, count));  // the parent's helper is running
@@ -139,10 +158,7 @@ TEST_CASE("a block truncated under a shared gather is an error on the caller") {
   install_fault_guard();
   TempDir t;
   const int64_t count = 1024;
-  {
-    Blob w = Blob::open(t / "b", "w", testutil::f32_options({kDim}, 128));  // 512 KiB blocks
-    w.write(testutil::iota_f32(count, {kDim}));
-  }
+  write_blob(t, count, 128);  // 512 KiB blocks
   Blob r = Blob::open(t / "b", "r");
   std::vector<int64_t> all(count);
   for (int64_t i = 0; i < count; ++i) all[i] = i;

@@ -65,10 +65,11 @@ struct OpenOptions {
   // item_hashes.h) on close. Otherwise a commit that changed data removes
   // the sidecar, since it would no longer describe the tensors.
   bool record_hashes = false;
-  // Large gathers (512 KB and up) are shared with one process-wide helper
-  // thread, so two cores keep cache misses in flight. Off: gathers stay on
-  // the calling thread (for callers that keep every core busy already).
-  bool gather_helper = true;
+  // Large gathers (512 KB and up) and writes that span blocks (1 MB and up)
+  // are shared with one process-wide helper thread: two cores keep twice the
+  // cache misses in flight, and write two block files at once. Off: all work
+  // stays on the calling thread (for callers that keep every core busy).
+  bool helper_thread = true;
 };
 
 class Blob {

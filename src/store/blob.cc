@@ -21,9 +21,13 @@
 
 namespace tensorblob {
 
-// Gathers at least this large are shared with a helper thread (shared_work.h):
-// below it, handing over costs more than a second core saves.
+// Gathers and writes at least this large are shared with a helper thread
+// (shared_work.h): below it, handing over costs more than a second core saves.
 constexpr uint64_t kSharedGatherBytes = 512 * 1024;
+constexpr uint64_t kSharedWriteBytes = 1 << 20;
+// A shared write is cut into pieces of at most this much, so the two threads
+// finish together instead of one waiting on the other's last block.
+constexpr int64_t kWritePieceBytes = 2 << 20;
 
 OpenMode parse_open_mode(std::string_view text) {
   OpenMode m;
@@ -94,7 +98,7 @@ class Blob::Impl {
   std::set<std::string> fresh;      // blocks created since the last commit: no .stat on disk names them
   size_t write_block = SIZE_MAX;    // the block write_fd belongs to
   bool record_hashes = false;       // OpenOptions::record_hashes
-  bool gather_helper = true;        // OpenOptions::gather_helper
+  bool helper_thread = true;        // OpenOptions::helper_thread
   ScopedFd write_fd;
 
   std::string file_path(const std::string& name) const { return path + "/" + name; }
@@ -186,29 +190,33 @@ class Blob::Impl {
                                          std::to_string(status.len) + " tensors");
   }
 
-  // A new zero-filled full-size block at the end of the list (FORMATS.md 3.5);
-  // it stays unlisted on disk until the next commit.
-  void add_block() {
+  // A new zero-filled full-size block at the end of the list (FORMATS.md 3.5),
+  // open for writing; it stays unlisted on disk until the next commit.
+  ScopedFd add_block() {
     std::string name = new_block_name();
     std::string p = file_path(name);
     ScopedFd fd = open_at(dir.get(), name, O_RDWR | O_CREAT | O_EXCL, p, 0644);
-    if (::ftruncate(fd.get(), conf.block_bytes) != 0) {
-      int err = errno;
+    try {
+      size_block(fd.get(), conf.block_bytes, p);
+    } catch (...) {
       ::unlinkat(dir.get(), name.c_str(), 0);
-      errno = err;
-      throw_errno("ftruncate", p);
+      throw;
     }
     fresh.insert(name);
     status.blocks.push_back(std::move(name));
-    write_block = status.blocks.size() - 1;
-    write_fd = std::move(fd);
+    return fd;
   }
 
+  // Block b open for writing; b may be one past the last block, which adds it.
+  ScopedFd open_block_for_write(size_t b) {
+    return b == status.blocks.size() ? add_block() : open_block(b, O_WRONLY);
+  }
+
+  // The descriptor of block b, kept open across calls: small writes in a loop
+  // should not open a file each.
   int block_write_fd(size_t b) {
-    if (b == status.blocks.size()) {
-      add_block();
-    } else if (b != write_block) {
-      write_fd = open_block(b, O_WRONLY);
+    if (b != write_block) {
+      write_fd = open_block_for_write(b);
       write_block = b;
     }
     return write_fd.get();
@@ -219,6 +227,12 @@ class Blob::Impl {
     if (mode.append) pos = status.len;
     const int64_t B = conf.block_size, item = conf.item_bytes;
     checked_mul(pos + n, item, "write position");
+    if (n == 0) return;
+    const int64_t first_block = pos / B, last_block = (pos + n - 1) / B;
+    if (helper_thread && first_block != last_block && static_cast<uint64_t>(n * item) >= kSharedWriteBytes) {
+      write_shared(data, n);
+      return;
+    }
     while (n > 0) {
       int64_t b = pos / B, off = pos % B, k = std::min(B - off, n);
       int fd = block_write_fd(static_cast<size_t>(b));
@@ -230,6 +244,54 @@ class Blob::Impl {
       n -= k;
       status.len = std::max(status.len, pos);
     }
+  }
+
+  // A write across blocks, in pieces shared with the helper thread: copying
+  // into fresh page-cache pages is bound by one core, and each block is its
+  // own file, so two threads write two blocks at once (two pieces of one
+  // block would only queue on the file's lock). The pieces finish in any
+  // order, so the length grows only once all of them are written.
+  void write_shared(const std::byte* data, int64_t n) {
+    const int64_t B = conf.block_size, item = conf.item_bytes;
+    const int64_t first_block = pos / B, last_block = (pos + n - 1) / B;
+    std::vector<ScopedFd> fds;
+    const size_t kept = write_block;
+    write_block = SIZE_MAX;  // write_fd moves into fds, or is dropped if opening a block fails
+    for (int64_t b = first_block; b <= last_block; ++b) {
+      fds.push_back(static_cast<size_t>(b) == kept ? std::move(write_fd)
+                                                   : open_block_for_write(static_cast<size_t>(b)));
+      dirty.insert(static_cast<size_t>(b));
+    }
+    // Pieces end at multiples of kWritePieceBytes in their file, so none
+    // shares a page (or a large folio) with another: a partly written page
+    // would have to be read or zeroed first, and two threads would take turns
+    // on it.
+    struct Piece {
+      size_t block;
+      int64_t offset, bytes;  // within the block file
+      const std::byte* src;
+    };
+    std::vector<Piece> pieces;
+    const int64_t end = (pos + n) * item;  // bytes, counted over the whole blob
+    for (int64_t at = pos * item; at < end;) {
+      const int64_t b = at / conf.block_bytes, offset = at % conf.block_bytes;
+      const int64_t stop = std::min({(offset / kWritePieceBytes + 1) * kWritePieceBytes, conf.block_bytes,
+                                     offset + (end - at)});
+      pieces.push_back({static_cast<size_t>(b), offset, stop - offset, data + (at - pos * item)});
+      at += stop - offset;
+    }
+    run_shared(
+        pieces.size(), true,
+        [&](size_t j, int) {
+          const Piece& p = pieces[j];
+          pwrite_all(fds[p.block - static_cast<size_t>(first_block)].get(), p.src, static_cast<size_t>(p.bytes),
+                     static_cast<off_t>(p.offset), file_path(status.blocks[p.block]));
+        },
+        1);
+    write_fd = std::move(fds.back());
+    write_block = static_cast<size_t>(last_block);
+    pos += n;
+    status.len = std::max(status.len, pos);
   }
 
   // Block data first, then the status that points at it (FORMATS.md 3.9).
@@ -365,7 +427,7 @@ Blob Blob::open(const std::string& path_in, std::string_view mode_text, const Op
   }
   impl->pos = mode.append ? impl->status.len : 0;
   impl->record_hashes = options.record_hashes && mode.writable;
-  impl->gather_helper = options.gather_helper;
+  impl->helper_thread = options.helper_thread;
   return Blob(std::move(impl));
 }
 
@@ -617,7 +679,7 @@ void Blob::gather_into(std::span<const int64_t> indices, void* dst) const {
   auto* out = static_cast<std::byte*>(dst);
   const size_t n = order.size();
   // A second core only pays for its hand-over on large gathers.
-  const bool share = m.gather_helper && static_cast<uint64_t>(item) * n >= kSharedGatherBytes;
+  const bool share = m.helper_thread && static_cast<uint64_t>(item) * n >= kSharedGatherBytes;
   run_shared(n, share, [&](size_t k, int dir) {
     const size_t ahead = dir > 0 ? k + kAhead : k - kAhead;  // wraps past 0 to a huge value
     if (ahead < n)

@@ -86,6 +86,17 @@ void pwrite_all(int fd, const void* data, size_t size, off_t offset, const std::
   }
 }
 
+void size_block(int fd, off_t size, const std::string& path) {
+  if (size == 0) return;
+  int r;
+  do {
+    r = ::fallocate(fd, 0, 0, size);
+  } while (r != 0 && errno == EINTR);
+  if (r == 0) return;
+  if (errno != EOPNOTSUPP && errno != ENOSYS) throw_errno("fallocate", path);
+  if (::ftruncate(fd, size) != 0) throw_errno("ftruncate", path);
+}
+
 void replace_file_atomically(int dir_fd, const std::string& name, std::string_view content,
                              const std::string& dir_path) {
   // A fixed temp name is safe: only the lock holder writes, and readers never

@@ -60,6 +60,13 @@ void replace_file_atomically(int dir_fd, const std::string& name, std::string_vi
 // pwrite of all `size` bytes, retrying on EINTR and short writes.
 void pwrite_all(int fd, const void* data, size_t size, off_t offset, const std::string& path);
 
+// Gives a new, empty file `size` bytes of zeros with its disk space reserved
+// (fallocate), so a full disk is reported now, naming the file, instead of
+// when the kernel writes the pages back; first writes into reserved space are
+// also cheaper (ext4 need not account each page as it is dirtied). Where the
+// filesystem cannot reserve space, the file is only sized (ftruncate).
+void size_block(int fd, off_t size, const std::string& path);
+
 // mkdir -p.
 void make_directories(const std::string& path);
 

@@ -21,21 +21,20 @@ namespace {
 struct Loop {
   const std::function<void(size_t, int)>* step = nullptr;
   std::atomic<uint64_t> span{0};  // front << 32 | back
+  uint64_t claim_size = 8;        // steps taken per claim
   std::exception_ptr error;       // first failure; guarded by error_mu
   std::mutex error_mu;
 
   static uint64_t pack(uint64_t front, uint64_t back) { return front << 32 | back; }
 
-  // Claims up to kChunk steps from the front (dir +1) or the back (dir -1):
-  // [first, last) in the order they should run. Claiming in chunks keeps the
-  // two threads from bouncing this word's cache line on every step.
-  static constexpr uint64_t kChunk = 8;
+  // Claims up to claim_size steps from the front (dir +1) or the back (dir -1):
+  // [first, last) in the order they should run.
   bool claim(int dir, size_t& first, size_t& last) {
     uint64_t s = span.load(std::memory_order_relaxed);
     for (;;) {
       uint64_t front = s >> 32, back = s & 0xffffffffu;
       if (front >= back) return false;
-      uint64_t take = std::min(kChunk, back - front);
+      uint64_t take = std::min(claim_size, back - front);
       uint64_t next = dir > 0 ? pack(front + take, back) : pack(front, back - take);
       if (span.compare_exchange_weak(s, next, std::memory_order_relaxed)) {
         first = dir > 0 ? front : back - take;
@@ -131,13 +130,14 @@ bool may_use_another_cpu() {
 
 }  // namespace
 
-void run_shared(size_t n, bool share, const std::function<void(size_t, int)>& step) {
+void run_shared(size_t n, bool share, const std::function<void(size_t, int)>& step, size_t claim) {
   if (!share || n < 2 || n > 0xffffffffu || !may_use_another_cpu()) {
     for (size_t k = 0; k < n; ++k) step(k, +1);
     return;
   }
   Loop loop;
   loop.step = &step;
+  loop.claim_size = std::max<size_t>(1, claim);
   loop.span.store(Loop::pack(0, n), std::memory_order_relaxed);
   Helper& h = helper();
   bool posted = false;

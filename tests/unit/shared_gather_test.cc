@@ -83,7 +83,7 @@ TEST_CASE("a large gather returns the same tensors with and without the helper")
   const int64_t count = 3000;
   write_blob(t, count, 256);
   OpenOptions solo;
-  solo.gather_helper = false;
+  solo.helper_thread = false;
   Blob shared = Blob::open(t / "b", "r"), alone = Blob::open(t / "b", "r", solo);
   for (uint64_t seed = 1; seed <= 5; ++seed) {
     auto idx = random_indices(700, count, seed);

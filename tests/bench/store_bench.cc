@@ -28,7 +28,8 @@ namespace {
 
 constexpr int64_t kDim = 768;
 constexpr int64_t kItem = kDim * 4;
-constexpr int64_t kChunk = 8192;  // tensors per write/read call, a typical batch
+constexpr int64_t kChunk = 8192;  // tensors per write/read call, a typical batch: one block
+constexpr int64_t kBigBatch = 8 * kChunk;  // a large batch (200 MB), as an import or a bulk export writes
 
 // Time of memcpy(dst, src, n) over the whole buffer, chunk by chunk like the blob calls.
 double time_memcpy(std::byte* dst, const std::byte* src, int64_t count) {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   const int64_t count = std::stoll(bench::flag(argc, argv, "--count", "500000"));
   const std::string dir = bench::flag(argc, argv, "--dir", bench::default_dir());
   std::string path = dir + "/tblob-bench-" + std::to_string(::getpid());
+  const std::string native = path + ".native";  // the plain-file baseline
   std::printf("machine: %s\n", bench::machine_line(dir).c_str());
   std::printf("blob: %lld x %lld float32 = %.2f GB, block_size 8192\n\n", static_cast<long long>(count),
               static_cast<long long>(kDim), static_cast<double>(count * kItem) / 1e9);
@@ -75,50 +77,65 @@ int main(int argc, char** argv) {
     // so the same bytes written with pwrite() to a fresh plain file on the
     // same filesystem are a second baseline. Runs alternate; medians count.
     std::vector<double> t_writes, t_native, t_flushes;
-    const std::string native = path + ".native";
+    // Every timed write starts the same way: the previous output deleted just
+    // before, then sync(), so dirty pages of earlier runs are not written back
+    // during the timing and every writer gets pages the guest freed moments
+    // ago. (A VM that reports free memory to its host, as this one does,
+    // takes pages freed seconds ago back from the host, at a fraction of the
+    // speed: deleting an output only after its own timing made the side that
+    // ran next after a long pause look several times slower.)
+    auto discard_outputs = [&] {
+      std::filesystem::remove(native);
+      std::filesystem::remove_all(path);
+      ::sync();
+    };
     auto write_native = [&] {
-      ::sync();  // earlier runs' dirty pages must not be written back during the timing
+      discard_outputs();
       double t0 = now_s();
       int fd = ::open(native.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0) throw Error(Errc::kIo, native + ": cannot create");
-      // Sized first, as the blob's blocks are: on ext4, writes that extend a
-      // file are several times slower than writes inside its size.
-      if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) throw Error(Errc::kIo, native + ": cannot size");
+      // Space reserved first, as the blob's blocks have it: on ext4, writes
+      // that extend a file, or fill holes, are slower than writes into it.
+      if (::fallocate(fd, 0, 0, static_cast<off_t>(bytes)) != 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+        throw Error(Errc::kIo, native + ": cannot size");
       for (int64_t i = 0; i < count; i += kChunk) {
         size_t n = static_cast<size_t>(std::min(kChunk, count - i) * kItem);
         if (::pwrite(fd, src.data() + i * kItem, n, i * kItem) != static_cast<ssize_t>(n))
           throw Error(Errc::kIo, native + ": short write");
       }
       ::close(fd);
-      double t = now_s() - t0;
-      std::filesystem::remove(native);
-      return t;
+      return now_s() - t0;
     };
-    auto write_blob = [&] {
-      std::filesystem::remove_all(path);
-      ::sync();
+    // Batches of `batch` tensors; batches that span blocks are shared with
+    // the helper thread unless `helper` is off (OpenOptions::helper_thread).
+    std::vector<double> t_big, t_big_alone;
+    auto write_blob = [&](int64_t batch, bool helper, std::vector<double>& times) {
+      discard_outputs();
       OpenOptions o;
       o.dtype = "float32";
       o.shape = Shape{kDim};
+      o.helper_thread = helper;
       Blob w = Blob::open(path, "w", o);
       double t0 = now_s();
-      for (int64_t i = 0; i < count; i += kChunk) w.write_raw(src.data() + i * kItem, std::min(kChunk, count - i));
-      t_writes.push_back(now_s() - t0);
+      for (int64_t i = 0; i < count; i += batch) w.write_raw(src.data() + i * kItem, std::min(batch, count - i));
+      times.push_back(now_s() - t0);
       t0 = now_s();
       w.close();
-      t_flushes.push_back(now_s() - t0);
+      if (&times == &t_writes) t_flushes.push_back(now_s() - t0);
     };
     // A VM's first touch of a physical page is slow; one untimed pass gives
-    // both sides pages the guest has used before. Then alternate the order.
+    // every side pages the guest has used before. Then the order rotates,
+    // except that the blob read below is the last one written.
     write_native();
     for (int rep = 0; rep < 4; ++rep) {
-      if (rep % 2) {
-        write_blob();
-        t_native.push_back(write_native());
-      } else {
-        t_native.push_back(write_native());
-        write_blob();
+      for (int k = 0; k < 3; ++k) {
+        switch ((rep + k) % 3) {
+          case 0: t_native.push_back(write_native()); break;
+          case 1: write_blob(kBigBatch, true, t_big); break;
+          default: write_blob(kBigBatch, false, t_big_alone); break;
+        }
       }
+      write_blob(kChunk, true, t_writes);
     }
     const double t_write = median(t_writes);
     row("sequential write (GB/s)", gbps / t_write, gbps / t_memcpy, "GB/s", true);
@@ -134,6 +151,8 @@ int main(int argc, char** argv) {
     }
     row("  same, vs memcpy into fresh memory", gbps / t_write, gbps / median(t_fresh), "GB/s", true);
     row("  same, vs pwrite() to a plain file", gbps / t_write, gbps / median(t_native), "GB/s", true);
+    row("sequential write, 8 blocks a call", gbps / median(t_big), gbps / t_memcpy, "GB/s", true);
+    row("  same, calling thread only", gbps / median(t_big_alone), gbps / t_memcpy, "GB/s", true);
     std::printf("%-34s %12.3f s      (fsync of %.2f GB; not in the ratios)\n", "  then close (commit)",
                 median(t_flushes), gbps);
 
@@ -197,9 +216,9 @@ int main(int argc, char** argv) {
     row("random gather 512, median (us)", median(t_gather) * 1e6, median(t_base) * 1e6, "us", false);
     row("  gather_into a reused buffer", median(t_into) * 1e6, median(t_base) * 1e6, "us", false);
     {
-      // The same gathers on the calling thread alone (OpenOptions::gather_helper off).
+      // The same gathers on the calling thread alone (OpenOptions::helper_thread off).
       OpenOptions solo_opts;
-      solo_opts.gather_helper = false;
+      solo_opts.helper_thread = false;
       Blob solo = Blob::open(path, "r", solo_opts);
       std::vector<double> t_solo;
       for (int rep = 0; rep < reps; ++rep) {
@@ -214,8 +233,10 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::fprintf(stderr, "store_bench: %s\n", e.what());
     std::filesystem::remove_all(path);
+    std::filesystem::remove(native);
     return 3;
   }
   std::filesystem::remove_all(path);
+  std::filesystem::remove(native);
   return 0;
 }

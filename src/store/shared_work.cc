@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -16,12 +17,21 @@ namespace tensorblob {
 
 namespace {
 
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // One loop being shared: the steps not yet taken are [front, back), packed
 // into one word so both ends are claimed with one compare-and-swap.
 struct Loop {
   const std::function<void(size_t, int)>* step = nullptr;
   std::atomic<uint64_t> span{0};  // front << 32 | back
   uint64_t claim_size = 8;        // steps taken per claim
+  std::atomic<bool> released{false};  // the helper took it and is done with it
   std::exception_ptr error;       // first failure; guarded by error_mu
   std::mutex error_mu;
 
@@ -63,33 +73,95 @@ struct Loop {
   }
 };
 
-// The helper and its hand-over. Leaked on purpose: the helper blocks on
-// these until the process ends, so they must outlive static destructors.
+// The helper and its hand-over. A loop is posted into one slot; the helper
+// takes it with a compare-and-swap, and a caller that finishes first takes
+// it back the same way, so exactly one of them owns the hand-over. The helper
+// that took a loop sets its `released` flag once it no longer touches it.
+//
+// After a loop the helper waits kLinger for the next one before it sleeps:
+// gathers often come back to back (a data loader filling its queue), and a
+// sleeping helper needs a wake-up (tens of microseconds on a VM whose idle
+// vCPUs halt) that a 100 us gather cannot afford. At most kLinger of one
+// core's time per shared loop, which itself takes longer than that.
+//
+// Leaked on purpose: the helper blocks on these until the process ends, so
+// they must outlive static destructors.
 struct Helper {
-  std::mutex mu;
-  std::condition_variable wake;  // a loop was posted
-  std::condition_variable done;  // the helper let go of its loop
-  Loop* posted = nullptr;
-  std::atomic<bool> busy{false}; // the helper holds a loop (changed under mu)
-  bool started = false;
+  static constexpr auto kLinger = std::chrono::microseconds(100);
+  std::atomic<Loop*> posted{nullptr};
+  std::atomic<bool> sleeping{false};
+  std::mutex mu;                  // guards the sleep, with `wake` and `done`
+  std::condition_variable wake;   // a loop was posted while the helper slept
+  std::condition_variable done;   // a loop was released
+  bool started = false;           // guarded by mu
+
+  Loop* take() {
+    Loop* loop = posted.load(std::memory_order_relaxed);
+    if (loop != nullptr && posted.compare_exchange_strong(loop, nullptr, std::memory_order_acquire))
+      return loop;
+    return nullptr;
+  }
+
+  Loop* next_loop() {
+    const auto until = std::chrono::steady_clock::now() + kLinger;
+    do {
+      for (int i = 0; i < 64; ++i) {
+        if (Loop* loop = take()) return loop;
+        cpu_relax();
+      }
+    } while (std::chrono::steady_clock::now() < until);
+    std::unique_lock<std::mutex> l(mu);
+    for (;;) {
+      // Dekker-style with post(): either the poster sees `sleeping` and
+      // notifies under the mutex, or this thread sees its loop here.
+      sleeping.store(true);
+      if (posted.load() != nullptr) {
+        sleeping.store(false);
+        if (Loop* loop = take()) return loop;
+        continue;
+      }
+      wake.wait(l);
+      sleeping.store(false);
+      if (Loop* loop = take()) return loop;
+    }
+  }
 
   void serve() {
     for (;;) {
-      Loop* loop;
-      {
-        std::unique_lock<std::mutex> l(mu);
-        wake.wait(l, [&] { return posted != nullptr; });
-        loop = posted;
-        posted = nullptr;
-        busy.store(true, std::memory_order_relaxed);
-      }
+      Loop* loop = next_loop();
       loop->run(-1);
       {
-        std::lock_guard<std::mutex> g(mu);
-        busy.store(false, std::memory_order_release);
+        std::lock_guard<std::mutex> g(mu);  // so a caller between its check and its wait hears this
+        loop->released.store(true, std::memory_order_release);
       }
       done.notify_all();
     }
+  }
+
+  // Offers `loop` to the helper; false if another caller's loop is waiting.
+  bool post(Loop* loop) {
+    Loop* empty = nullptr;
+    if (!posted.compare_exchange_strong(empty, loop)) return false;
+    if (sleeping.load()) {
+      std::lock_guard<std::mutex> g(mu);
+      wake.notify_one();
+    }
+    return true;
+  }
+
+  // Returns once the helper no longer touches `loop`: at once if it never
+  // took it.
+  void retract(Loop* loop) {
+    Loop* mine = loop;
+    if (posted.compare_exchange_strong(mine, nullptr)) return;
+    // The helper is on its last step at most: wait for that without sleeping,
+    // since a sleeping thread wakes slowly, which is what this avoids.
+    for (int spins = 0; spins < 100000; ++spins) {
+      if (loop->released.load(std::memory_order_acquire)) return;
+      cpu_relax();
+    }
+    std::unique_lock<std::mutex> l(mu);
+    done.wait(l, [&] { return loop->released.load(std::memory_order_acquire); });
   }
 };
 
@@ -106,14 +178,6 @@ Helper& helper() {
     pthread_atfork([] { g_helper->mu.lock(); }, [] { g_helper->mu.unlock(); }, [] { g_helper = new Helper; });
   });
   return *g_helper;
-}
-
-void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 // Whether this thread may run on more than one CPU: its affinity, not the
@@ -140,7 +204,7 @@ void run_shared(size_t n, bool share, const std::function<void(size_t, int)>& st
   loop.claim_size = std::max<size_t>(1, claim);
   loop.span.store(Loop::pack(0, n), std::memory_order_relaxed);
   Helper& h = helper();
-  bool posted = false;
+  bool have_helper;
   {
     std::lock_guard<std::mutex> g(h.mu);
     if (!h.started) {
@@ -151,25 +215,11 @@ void run_shared(size_t n, bool share, const std::function<void(size_t, int)>& st
         // No thread to be had: run alone.
       }
     }
-    if (h.started && !h.busy.load(std::memory_order_relaxed) && h.posted == nullptr) {
-      h.posted = &loop;
-      posted = true;
-    }
+    have_helper = h.started;
   }
-  if (posted) h.wake.notify_one();
+  const bool posted = have_helper && h.post(&loop);
   loop.run(+1);
-  if (posted) {
-    // The loop lives on this stack: the helper must be done with it first.
-    // It is on its last step at most, so wait for that without sleeping:
-    // a sleeping thread wakes slowly, which is what this whole thing avoids.
-    for (int spins = 0; spins < 100000 && h.busy.load(std::memory_order_acquire); ++spins) cpu_relax();
-    std::unique_lock<std::mutex> l(h.mu);
-    if (h.posted == &loop) {
-      h.posted = nullptr;  // it never woke up for this one
-    } else {
-      h.done.wait(l, [&] { return !h.busy.load(std::memory_order_relaxed); });
-    }
-  }
+  if (posted) h.retract(&loop);  // the loop lives on this stack
   if (loop.error) std::rethrow_exception(loop.error);
 }
 

@@ -5,7 +5,9 @@
 // core nearly doubles either. The caller takes steps from the front and the
 // helper from the back as soon as it is awake, so a helper that wakes late
 // (tens of microseconds on a VM whose idle vCPUs halt) costs nothing but its
-// share, and a helper that is busy with another caller's loop is not used.
+// share. While the helper is busy with another caller's loop, one more loop
+// may wait for it; a caller whose loop is still waiting when it is done takes
+// it back. After a loop the helper waits 100 us for the next before it sleeps.
 //
 // The helper is started on first use and again in a forked child (forking
 // keeps only the forking thread). Steps run on either thread, so `step` must

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -166,4 +167,28 @@ TEST_CASE("a block truncated under a shared gather is an error on the caller") {
   const std::string last = testutil::block_path(t / "b", 7);
   fs::resize_file(last, 4096);  // the last block: taken by the helper, which walks from the back
   CHECK_THROWS_WITH(r.gather(all), Catch::Contains(last + ": block file shrank while mapped"));
+}
+
+TEST_CASE("loops after any pause find the helper, awake or asleep, and run every step once") {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  // Pauses shorter and longer than the helper's 100 us wait for more work.
+  std::atomic<int> helper_steps{0};
+  for (int round = 0; round < 3; ++round)
+    for (int pause_us : {0, 20, 150, 3000}) {
+      ::usleep(static_cast<useconds_t>(pause_us));
+      const size_t n = 2000;
+      std::vector<std::atomic<int>> hits(n);
+      run_shared(n, true, [&](size_t k, int dir) {
+        hits[k].fetch_add(1, std::memory_order_relaxed);
+        if (dir < 0) helper_steps.fetch_add(1, std::memory_order_relaxed);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(1);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+      });
+      for (size_t k = 0; k < n; ++k) REQUIRE(hits[k].load() == 1);
+    }
+  // Twelve loops of about a millisecond each: the helper must have joined one.
+  if (CPU_COUNT(&set) > 1) CHECK(helper_steps.load() > 0);
 }

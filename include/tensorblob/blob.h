@@ -112,7 +112,11 @@ class Blob {
   // Writes tensors at the cursor (at the end in append modes): overwrites in
   // place, extends past the end, adds blocks as needed. `t` is one tensor of
   // shape() or a batch of shape (n, *shape()) of dtype(). Returns n.
-  // Throws Error(kInvalidArgument) on a dtype or shape mismatch.
+  // Throws Error(kInvalidArgument) on a dtype or shape mismatch, and an error
+  // naming the block file when the disk refuses (kIo): bytes may then have
+  // changed in place, but size() and the cursor advance only over the blocks'
+  // shares written in order before the failure (none for a write shared
+  // with the helper thread, whose pieces finish in any order).
   int64_t write(const Tensor& t);
   // Writes n tensors from raw C-order bytes (n × item_bytes() of them).
   int64_t write_raw(const void* data, int64_t n);

@@ -26,11 +26,14 @@ bool run_fault_guarded(void (*fn)(void*), void* ctx);
 // memcpy that reports a SIGBUS in the source as false.
 bool guarded_copy(void* dst, const void* src, size_t n);
 
-// Copies n bytes out of a mapping of file `name` (relative to dir_fd, or a
-// path with AT_FDCWD) whose copied range ends at file offset `end`. False if
-// the copy faulted, or, with the guard installed, if the file no longer
-// reaches `end` afterwards: a file cut inside a mapped page reads as zeros
-// there instead of faulting, and those zeros must not pass for its bytes.
+// With the guard installed, whether file `name` (relative to dir_fd, or a
+// path with AT_FDCWD) still reaches file offset `end`; true without it. A file
+// cut inside a mapped page reads as zeros there instead of faulting, so a copy
+// that did not fault proves nothing until this holds for its end.
+bool mapped_file_reaches(int dir_fd, const char* name, uint64_t end);
+
+// guarded_copy of n bytes out of a mapping of file `name` whose copied range
+// ends at file offset `end`, then mapped_file_reaches(end). False if either fails.
 bool copy_from_mapped_file(void* dst, const void* src, size_t n, int dir_fd, const char* name, uint64_t end);
 
 }  // namespace tensorblob

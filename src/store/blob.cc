@@ -169,12 +169,15 @@ class Blob::Impl {
   }
 
   // Copies n bytes of block b's mapping (ending at block offset `end`).
-  // If the block file shrank under its mapping (fault_guard.h), forgets the
-  // mapping, so the next access opens the file afresh and reports its size.
   void copy_from_block(size_t b, std::byte* dst, const std::byte* src, int64_t n, int64_t end) const {
-    if (copy_from_mapped_file(dst, src, static_cast<size_t>(n), dir.get(), status.blocks[b].c_str(),
-                              static_cast<uint64_t>(end)))
-      return;
+    if (!copy_from_mapped_file(dst, src, static_cast<size_t>(n), dir.get(), status.blocks[b].c_str(),
+                               static_cast<uint64_t>(end)))
+      block_shrank(b);
+  }
+
+  // Block b's file shrank under its mapping (fault_guard.h): forgets the
+  // mapping, so the next access opens the file afresh and reports its size.
+  [[noreturn]] void block_shrank(size_t b) const {
     cache.drop(b);
     throw Error(Errc::kIo, file_path(status.blocks[b]) + ": block file shrank while mapped (truncated by another process?)");
   }
@@ -685,9 +688,19 @@ void Blob::gather_into(std::span<const int64_t> indices, void* dst) const {
     if (ahead < n)
       for (size_t line = 0; line < kLines && static_cast<int64_t>(line * 64) < item; ++line)
         __builtin_prefetch(from[ahead] + line * 64);
-    m.copy_from_block(static_cast<size_t>(order[k].first / B), out + order[k].second * item, from[k], item,
-                      (order[k].first % B + 1) * item);
+    if (!guarded_copy(out + order[k].second * item, from[k], static_cast<size_t>(item)))
+      m.block_shrank(static_cast<size_t>(order[k].first / B));
   });
+  // Whether each block still reaches the end of its last tensor copied (the
+  // order is sorted): one stat per block, not one per tensor.
+  if (!fault_guard_installed()) return;
+  for (size_t k = 0; k < n; ++k) {
+    const int64_t b = order[k].first / B;
+    if (k + 1 < n && order[k + 1].first / B == b) continue;
+    if (!mapped_file_reaches(m.dir.get(), m.status.blocks[static_cast<size_t>(b)].c_str(),
+                             static_cast<uint64_t>((order[k].first % B + 1) * item)))
+      m.block_shrank(static_cast<size_t>(b));
+  }
 }
 
 ItemView Blob::item_view(int64_t index) const {

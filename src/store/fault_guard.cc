@@ -69,11 +69,14 @@ bool guarded_copy(void* dst, const void* src, size_t n) {
   }, &a);
 }
 
-bool copy_from_mapped_file(void* dst, const void* src, size_t n, int dir_fd, const char* name, uint64_t end) {
-  if (!guarded_copy(dst, src, n)) return false;
+bool mapped_file_reaches(int dir_fd, const char* name, uint64_t end) {
   if (!fault_guard_installed()) return true;
   struct stat st;
   return ::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && static_cast<uint64_t>(st.st_size) >= end;
+}
+
+bool copy_from_mapped_file(void* dst, const void* src, size_t n, int dir_fd, const char* name, uint64_t end) {
+  return guarded_copy(dst, src, n) && mapped_file_reaches(dir_fd, name, end);
 }
 
 }  // namespace tensorblob

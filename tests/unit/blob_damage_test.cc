@@ -166,3 +166,20 @@ TEST_CASE("a block truncated under its mapping is an error, not a crash, with th
   CHECK_NOTHROW(r.gather(std::vector<int64_t>{5, 6}));
   CHECK_THROWS_AS(r.gather(idx), Error);
 }
+
+TEST_CASE("a gather from a block cut inside a mapped page is an error, not zeros, with the fault guard") {
+  install_fault_guard();
+  TempDir t;
+  OpenOptions o = testutil::f32_options({1024}, 4);  // 16 KiB blocks of four 4 KiB tensors
+  {
+    Blob w = Blob::open(t / "b", "w", o);
+    w.write(testutil::iota_f32(8, {1024}));
+  }
+  Blob r = Blob::open(t / "b", "r");
+  CHECK(testutil::first(r.gather(std::vector<int64_t>{3, 0})) == 3000);  // maps block 0
+  std::string block = testutil::block_path(t / "b", 0);
+  fs::resize_file(block, 16 * 1024 - 100);  // tensor 3's last 100 bytes: the rest of its page reads as zeros
+  CHECK(testutil::firsts(r.gather(std::vector<int64_t>{2, 0, 5})) == std::vector<float>{2000, 0, 5000});
+  testutil::check_error([&] { r.gather(std::vector<int64_t>{1, 3, 5}); }, Errc::kIo,
+                        block + ": block file shrank while mapped");
+}

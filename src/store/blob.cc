@@ -257,12 +257,9 @@ class Blob::Impl {
   void write_shared(const std::byte* data, int64_t n) {
     const int64_t B = conf.block_size, item = conf.item_bytes;
     const int64_t first_block = pos / B, last_block = (pos + n - 1) / B;
-    std::vector<ScopedFd> fds;
-    const size_t kept = write_block;
-    write_block = SIZE_MAX;  // write_fd moves into fds, or is dropped if opening a block fails
+    std::vector<ScopedFd> fds;  // one open per block: nothing against copying a megabyte or more
     for (int64_t b = first_block; b <= last_block; ++b) {
-      fds.push_back(static_cast<size_t>(b) == kept ? std::move(write_fd)
-                                                   : open_block_for_write(static_cast<size_t>(b)));
+      fds.push_back(open_block_for_write(static_cast<size_t>(b)));
       dirty.insert(static_cast<size_t>(b));
     }
     // Pieces end at multiples of kWritePieceBytes in their file, so none

@@ -534,6 +534,9 @@ np.save('$T/big.npy', np.ones((4000, 256), np.float32))     # 4 MiB: does not fi
   "$TBLOB" import "$T/small/b" "$T/ok.npy" --create --block-size 64 || fail "first import"
   expect_fail_with() { local out; out=$("$@" 2>&1) && fail "$* succeeded on a full disk"; [[ $out == *"No space left on device"* ]] || fail "$*: $out"; }
   expect_fail_with "$TBLOB" import "$T/small/b" "$T/big.npy"
+  # The block that did not fit is named: its space is reserved when it is added.
+  local out; out=$("$TBLOB" import "$T/small/b" "$T/big.npy" 2>&1)
+  [[ $out == *"$T/small/b/"*": fallocate: No space left on device"* ]] || fail "full disk not reported at the new block: $out"
   "$TBLOB" info "$T/small/b" | grep -qx "count: 100" || fail "blob lost its committed contents: $("$TBLOB" info "$T/small/b" 2>&1)"
   "$TBLOB" verify "$T/small/b" >/dev/null || fail "blob does not verify after the failed import"
   cmp -s <("$TBLOB" cat "$T/small/b" 99) <("$PY" -c "import numpy as np, sys; sys.stdout.buffer.write(np.load('$T/ok.npy')[99].tobytes())") ||

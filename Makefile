@@ -125,7 +125,7 @@ TEST_PROGS := $(LIB) $(TBLOB) $(BLOBFS) $(UNIT_BIN) $(TOOL_BINS)
 
 programs: $(TEST_PROGS)
 
-asan-build:
+asan-build: deps
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" programs
 

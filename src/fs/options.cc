@@ -6,6 +6,8 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
+#include <cctype>
 
 namespace blobfs {
 
@@ -34,10 +36,23 @@ double to_seconds(std::string_view where, std::string_view key, std::string_view
   return x;
 }
 
+}  // namespace
+
+std::optional<bool> parse_bool(std::string_view v) {
+  std::string lower(v);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* t : {"true", "yes", "on", "1"})
+    if (lower == t) return true;
+  for (const char* f : {"false", "no", "off", "0"})
+    if (lower == f) return false;
+  return std::nullopt;
+}
+
+namespace {
+
 bool to_bool(std::string_view where, std::string_view key, std::string_view v) {
-  if (v == "true" || v == "yes" || v == "on") return true;
-  if (v == "false" || v == "no" || v == "off") return false;
-  fail(where, key, "expected true or false, got '" + std::string(v) + "'");
+  if (auto b = parse_bool(v)) return *b;
+  fail(where, key, "expected true or false (also yes/no, on/off, 1/0), got '" + std::string(v) + "'");
 }
 
 mode_t to_mode(std::string_view where, std::string_view key, std::string_view v) {
@@ -46,34 +61,44 @@ mode_t to_mode(std::string_view where, std::string_view key, std::string_view v)
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x, 8);
   if (v.empty() || ec != std::errc() || p != v.data() + v.size() || x > 07777)
     fail(where, key, "expected an octal mode such as 0444, got '" + std::string(v) + "'");
+  // Setuid, setgid and sticky bits mean nothing on tensor files and
+  // directories that cannot be changed, and setuid bits on files anyone may
+  // read are what security scanners flag: refuse them.
+  if (x > 0777) fail(where, key, std::string(v) + " has bits outside 0777 (setuid, setgid or sticky)");
   return static_cast<mode_t>(x);
 }
 
 using Setter = std::function<void(Options&, std::string_view where, std::string_view key, std::string_view v)>;
 
-const std::vector<std::pair<std::string, Setter>>& setters() {
-  static const std::vector<std::pair<std::string, Setter>> table = {
-      {"source", [](Options& o, auto, auto, auto v) { o.source = std::string(v); }},
-      {"mountpoint", [](Options& o, auto, auto, auto v) { o.mountpoint = std::string(v); }},
-      {"naming_width", [](Options& o, auto w, auto k, auto v) { o.naming_width = static_cast<int>(to_int(w, k, v, 1, 19)); }},
-      {"npy_views", [](Options& o, auto w, auto k, auto v) { o.npy_views = to_bool(w, k, v); }},
-      {"range_views", [](Options& o, auto w, auto k, auto v) { o.range_views = to_bool(w, k, v); }},
-      {"entry_timeout", [](Options& o, auto w, auto k, auto v) { o.entry_timeout = to_seconds(w, k, v); }},
-      {"attr_timeout", [](Options& o, auto w, auto k, auto v) { o.attr_timeout = to_seconds(w, k, v); }},
-      {"negative_timeout", [](Options& o, auto w, auto k, auto v) { o.negative_timeout = to_seconds(w, k, v); }},
-      {"keep_cache", [](Options& o, auto w, auto k, auto v) { o.keep_cache = to_bool(w, k, v); }},
-      {"verify_on_read", [](Options& o, auto w, auto k, auto v) { o.verify_on_read = to_bool(w, k, v); }},
-      {"max_cached_blocks",
+struct Key {
+  std::string name;
+  bool boolean;  // alone in an -o list it means name=true
+  Setter set;
+};
+
+const std::vector<Key>& setters() {
+  static const std::vector<Key> table = {
+      {"source", false, [](Options& o, auto, auto, auto v) { o.source = std::string(v); }},
+      {"mountpoint", false, [](Options& o, auto, auto, auto v) { o.mountpoint = std::string(v); }},
+      {"naming_width", false, [](Options& o, auto w, auto k, auto v) { o.naming_width = static_cast<int>(to_int(w, k, v, 1, 19)); }},
+      {"npy_views", true, [](Options& o, auto w, auto k, auto v) { o.npy_views = to_bool(w, k, v); }},
+      {"range_views", true, [](Options& o, auto w, auto k, auto v) { o.range_views = to_bool(w, k, v); }},
+      {"entry_timeout", false, [](Options& o, auto w, auto k, auto v) { o.entry_timeout = to_seconds(w, k, v); }},
+      {"attr_timeout", false, [](Options& o, auto w, auto k, auto v) { o.attr_timeout = to_seconds(w, k, v); }},
+      {"negative_timeout", false, [](Options& o, auto w, auto k, auto v) { o.negative_timeout = to_seconds(w, k, v); }},
+      {"keep_cache", true, [](Options& o, auto w, auto k, auto v) { o.keep_cache = to_bool(w, k, v); }},
+      {"verify_on_read", true, [](Options& o, auto w, auto k, auto v) { o.verify_on_read = to_bool(w, k, v); }},
+      {"max_cached_blocks", false,
        [](Options& o, auto w, auto k, auto v) { o.max_cached_blocks = static_cast<uint64_t>(to_int(w, k, v, 0, 1LL << 30)); }},
-      {"threads", [](Options& o, auto w, auto k, auto v) { o.threads = static_cast<int>(to_int(w, k, v, 1, 1024)); }},
-      {"clone_fd", [](Options& o, auto w, auto k, auto v) { o.clone_fd = to_bool(w, k, v); }},
-      {"uid", [](Options& o, auto w, auto k, auto v) { o.uid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
-      {"gid", [](Options& o, auto w, auto k, auto v) { o.gid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
-      {"file_mode", [](Options& o, auto w, auto k, auto v) { o.file_mode = to_mode(w, k, v); }},
-      {"dir_mode", [](Options& o, auto w, auto k, auto v) { o.dir_mode = to_mode(w, k, v); }},
-      {"allow_other", [](Options& o, auto w, auto k, auto v) { o.allow_other = to_bool(w, k, v); }},
-      {"default_permissions", [](Options& o, auto w, auto k, auto v) { o.default_permissions = to_bool(w, k, v); }},
-      {"log_level",
+      {"threads", false, [](Options& o, auto w, auto k, auto v) { o.threads = static_cast<int>(to_int(w, k, v, 1, 1024)); }},
+      {"clone_fd", true, [](Options& o, auto w, auto k, auto v) { o.clone_fd = to_bool(w, k, v); }},
+      {"uid", false, [](Options& o, auto w, auto k, auto v) { o.uid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
+      {"gid", false, [](Options& o, auto w, auto k, auto v) { o.gid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
+      {"file_mode", false, [](Options& o, auto w, auto k, auto v) { o.file_mode = to_mode(w, k, v); }},
+      {"dir_mode", false, [](Options& o, auto w, auto k, auto v) { o.dir_mode = to_mode(w, k, v); }},
+      {"allow_other", true, [](Options& o, auto w, auto k, auto v) { o.allow_other = to_bool(w, k, v); }},
+      {"default_permissions", true, [](Options& o, auto w, auto k, auto v) { o.default_permissions = to_bool(w, k, v); }},
+      {"log_level", false,
        [](Options& o, auto w, auto k, auto v) {
          for (auto l : {LogLevel::kError, LogLevel::kWarning, LogLevel::kInfo, LogLevel::kDebug})
            if (v == log_level_name(l)) return void(o.log_level = l);
@@ -98,15 +123,21 @@ std::string_view log_level_name(LogLevel level) {
 const std::vector<std::string>& option_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> k;
-    for (const auto& [name, _] : setters()) k.push_back(name);
+    for (const auto& key : setters()) k.push_back(key.name);
     return k;
   }();
   return keys;
 }
 
+bool is_boolean_option(std::string_view key) {
+  for (const auto& k : setters())
+    if (k.name == key) return k.boolean;
+  return false;
+}
+
 void set_option(Options& opts, std::string_view key, std::string_view value, std::string_view where) {
-  for (const auto& [name, set] : setters())
-    if (name == key) return set(opts, where, key, value);
+  for (const auto& k : setters())
+    if (k.name == key) return k.set(opts, where, key, value);
   throw OptionError(std::string(where) + ": unknown option '" + std::string(key) + "'");
 }
 
@@ -133,7 +164,10 @@ void apply_mount_options(Options& opts, std::string_view list) {
   static const std::vector<std::string_view> ignored = {
       "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime",
       "norelatime", "strictatime", "nodiratime", "diratime", "async", "auto", "noauto", "user", "nouser",
-      "users", "nofail", "_netdev", "defaults", "lazytime", "nolazytime", "silent", "loud"};
+      "users", "nofail", "_netdev", "defaults", "lazytime", "nolazytime", "silent", "loud",
+      // fuse2's "mount over a non-empty directory": fuse3 always allows it,
+      // and old fstab lines still carry it.
+      "nonempty"};
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
@@ -144,7 +178,8 @@ void apply_mount_options(Options& opts, std::string_view list) {
     std::string_view key = item.substr(0, eq);
     if (eq == std::string_view::npos) {
       if (std::find(ignored.begin(), ignored.end(), item) != ignored.end() || item.starts_with("x-")) continue;
-      if (item == "allow_other" || item == "default_permissions") {
+      // A boolean key alone means true, as fuse's own allow_other does.
+      if (is_boolean_option(item)) {
         set_option(opts, item, "true", "-o");
         continue;
       }

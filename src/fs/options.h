@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -54,10 +55,17 @@ void set_option(Options& opts, std::string_view key, std::string_view value, std
 void apply_config_yaml(Options& opts, const std::string& text, const std::string& path);
 
 // Applies a comma-separated -o list. Plain mount options that mean nothing
-// to a read-only mount (ro, rw, dev, nosuid, noatime, nofail, _netdev, ...)
-// are accepted and ignored so fstab lines work; "allow_other" and
-// "default_permissions" alone mean "=true".
+// to a read-only mount (ro, rw, dev, nosuid, noatime, nofail, _netdev,
+// nonempty, ...) are accepted and ignored so fstab lines work; a boolean key
+// alone ("allow_other") means key=true.
 void apply_mount_options(Options& opts, std::string_view list);
+
+// The one spelling rule for every boolean, in the config file and in -o:
+// true/yes/on/1 and false/no/off/0, in any case. nullopt for anything else.
+std::optional<bool> parse_bool(std::string_view text);
+
+// Whether `key` takes a boolean (alone in -o it then means key=true).
+bool is_boolean_option(std::string_view key);
 
 // Every key, in conf/blobfs.yaml's order.
 const std::vector<std::string>& option_keys();

@@ -70,7 +70,10 @@ TEST_CASE("config errors name the file, the line and the key") {
   CHECK(err("\n\nthreads: many\n") == "c.yaml:3: threads: expected an integer, got 'many'");
   CHECK(err("threads: 0\n") == "c.yaml:1: threads: 0 is out of range [1, 1024]");
   CHECK(err("naming_width: 20\n") == "c.yaml:1: naming_width: 20 is out of range [1, 19]");
-  CHECK(err("npy_views: maybe\n") == "c.yaml:1: npy_views: expected true or false, got 'maybe'");
+  CHECK(err("npy_views: maybe\n") == "c.yaml:1: npy_views: expected true or false (also yes/no, on/off, 1/0), got 'maybe'");
+  CHECK(err("file_mode: 7777\n") == "c.yaml:1: file_mode: 7777 has bits outside 0777 (setuid, setgid or sticky)");
+  CHECK(err("file_mode: 4444\n") == "c.yaml:1: file_mode: 4444 has bits outside 0777 (setuid, setgid or sticky)");
+  CHECK(err("dir_mode: \"1777\"\n") == "c.yaml:1: dir_mode: 1777 has bits outside 0777 (setuid, setgid or sticky)");
   CHECK(err("file_mode: 0999\n") == "c.yaml:1: file_mode: expected an octal mode such as 0444, got '0999'");
   CHECK(err("attr_timeout: -1\n") == "c.yaml:1: attr_timeout: -1 is out of range [0, 1e9] seconds");
   CHECK(err("log_level: loud\n") == "c.yaml:1: log_level: expected error, warning, info or debug, got 'loud'");
@@ -92,6 +95,41 @@ TEST_CASE("-o lists set keys, accept plain mount flags, and refuse the unknown")
   CHECK_THROWS_WITH(apply_mount_options(o, "frobnicate"), "-o: frobnicate: expected key=value");
   CHECK_THROWS_WITH(apply_mount_options(o, "threads=x"), "-o: threads: expected an integer, got 'x'");
   CHECK_THROWS_WITH(apply_mount_options(o, "nope=1"), "-o: unknown option 'nope'");
+}
+
+TEST_CASE("every boolean takes the same spellings, in the config and in -o") {
+  for (const char* t : {"true", "True", "TRUE", "yes", "on", "1"}) {
+    INFO(t);
+    Options o;
+    o.allow_other = false;
+    o.keep_cache = false;
+    apply_mount_options(o, std::string("allow_other=") + t + ",keep_cache=" + t);
+    CHECK(o.allow_other);
+    CHECK(o.keep_cache);
+    Options y;
+    y.keep_cache = false;
+    apply_config_yaml(y, std::string("keep_cache: ") + t + "\n", "c.yaml");
+    CHECK(y.keep_cache);
+  }
+  for (const char* f : {"false", "False", "no", "off", "0"}) {
+    INFO(f);
+    Options o;
+    apply_mount_options(o, std::string("allow_other=") + f + ",keep_cache=" + f);
+    CHECK(!o.allow_other);
+    CHECK(!o.keep_cache);
+  }
+  CHECK(parse_bool("2") == std::nullopt);
+  CHECK(parse_bool("") == std::nullopt);
+  CHECK(parse_bool("yes please") == std::nullopt);
+  // A boolean key alone means true; any other key alone is an error.
+  Options o;
+  o.keep_cache = false;
+  apply_mount_options(o, "keep_cache,verify_on_read");
+  CHECK(o.keep_cache);
+  CHECK(o.verify_on_read);
+  CHECK_THROWS_WITH(apply_mount_options(o, "threads"), "-o: threads: expected key=value");
+  // fuse2's nonempty, still in many fstab lines, is accepted and ignored.
+  CHECK_NOTHROW(apply_mount_options(o, "ro,nonempty,allow_other"));
 }
 
 TEST_CASE("the command line takes positionals, -o in both spellings, -f, -d and --config") {

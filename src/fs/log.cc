@@ -28,6 +28,25 @@ std::unordered_set<std::string> g_seen;
 
 void set_log_level(LogLevel level) { g_level = level; }
 
+std::string escape_for_log(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (unsigned char c : message) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 void log_to_syslog() {
   ::openlog("blobfs", LOG_PID, LOG_DAEMON);
   g_syslog = true;
@@ -35,9 +54,10 @@ void log_to_syslog() {
 
 void log(LogLevel level, const std::string& message) {
   if (level > g_level.load()) return;
-  if (g_syslog) return ::syslog(syslog_priority(level), "%s", message.c_str());
+  const std::string line = escape_for_log(message);
+  if (g_syslog) return ::syslog(syslog_priority(level), "%s", line.c_str());
   // One fprintf per line so lines from worker threads never interleave.
-  std::fprintf(stderr, "blobfs: %s: %s\n", std::string(log_level_name(level)).c_str(), message.c_str());
+  std::fprintf(stderr, "blobfs: %s: %s\n", std::string(log_level_name(level)).c_str(), line.c_str());
 }
 
 void log_once(LogLevel level, const std::string& key, const std::string& message) {

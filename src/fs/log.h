@@ -3,12 +3,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "options.h"
 
 namespace blobfs {
 
 void set_log_level(LogLevel level);
+// `message` made safe for one log line: a newline, carriage return, tab, any
+// other control byte and backslash are written as \n, \r, \t, \xNN and \\,
+// so a path with a newline in it cannot start a second, forged event.
+std::string escape_for_log(std::string_view message);
 // From now on log to syslog (ident "blobfs") instead of stderr: a daemon
 // that detached has no stderr left.
 void log_to_syslog();

@@ -21,7 +21,9 @@ FS_PKGS  := fuse3 libsystemd
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIB_PKGS) $(FS_PKGS))
 LIB_LIBS   = $(shell pkg-config --libs $(LIB_PKGS)) -pthread
 FS_LIBS    = $(shell pkg-config --libs $(FS_PKGS))
-CPPFLAGS += -Iinclude -Isrc/store -Isrc/fs -Isrc/cli
+# Each folder sees the public headers and its own: the command line and the
+# mount reach the store only through include/tensorblob/. Tests see all.
+CPPFLAGS += -Iinclude
 VERSION  := 0.1.0
 CPPFLAGS += -DTENSORBLOB_VERSION='"$(VERSION)"'
 CXXFLAGS += -std=c++20 $(OPT) $(SAN) -Wall -Wextra -pedantic -MMD -MP
@@ -41,7 +43,7 @@ CLI_OBJS   := $(CLI_SRCS:%.cc=$(BUILD)/%.o)
 TBLOB      := $(BUILD)/tblob
 FS_SRCS    := $(wildcard src/fs/*.cc)
 FS_OBJS    := $(FS_SRCS:%.cc=$(BUILD)/%.o)
-FS_LIB_OBJS := $(filter-out $(BUILD)/src/fs/main.o $(BUILD)/src/fs/fuse_ops.o,$(FS_OBJS))
+FS_LIB_OBJS := $(filter-out $(BUILD)/src/fs/main.o $(BUILD)/src/fs/fuse_ops.o $(BUILD)/src/fs/signals.o,$(FS_OBJS))
 BLOBFS     := $(BUILD)/blobfs
 UNIT_SRCS  := $(wildcard tests/unit/*.cc)
 UNIT_OBJS  := $(UNIT_SRCS:%.cc=$(BUILD)/%.o)
@@ -80,12 +82,19 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+$(LIB_OBJS): DIR_INCLUDES := -Isrc/store
+$(FS_OBJS): DIR_INCLUDES := -Isrc/fs
+$(CLI_OBJS): DIR_INCLUDES := -Isrc/cli
+$(BUILD)/tests/%.o: DIR_INCLUDES := -Isrc/store -Isrc/fs -Isrc/cli
+
 $(BUILD)/%.o: %.cc | deps
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(DIR_INCLUDES) $(PKG_CFLAGS) $(CXXFLAGS) -c $< -o $@
 
+# Made afresh: `ar r` keeps members whose sources were removed.
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(TBLOB): $(CLI_OBJS) $(LIB)
@@ -109,7 +118,7 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 
 $(BUILD)/fuzz/obj/%.o: %.cc | deps
 	@mkdir -p $(@D)
-	$(FUZZ_CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CXX) $(CPPFLAGS) -Isrc/store -Isrc/fs -Isrc/cli $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_DEP_OBJS)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LIB_LIBS)

@@ -4,10 +4,18 @@
 // slice and gather. The directory layout is Python tensorblob's (FORMATS.md 3),
 // so either side opens what the other wrote.
 //
-// Ownership: a Blob owns its directory handle, its writer lock and the block
-// mappings in its LRU cache; values returned by read/get/slice/gather are
-// independent copies the caller owns. An ItemView shares ownership of one
-// block mapping, so it stays valid after eviction or close.
+// A Blob opened for reading reads one committed snapshot (store.h) and
+// keeps reading exactly its bytes while writers append, truncate, overwrite
+// and commit, as long as this process holds it; a block file a later commit
+// replaced and that another process removed makes it reload the newest
+// commit and read that (size() then changes), never fail. A Blob opened for
+// writing reads what it has written, committed or not.
+//
+// Ownership: a Blob shares its directory's state with every other Blob and
+// snapshot of that directory in this process (the block files, the cache of
+// open ones); a writer owns the writer lock. Values returned by
+// read/get/slice/gather are independent copies the caller owns. An ItemView
+// shares ownership of what backs it, so it stays valid after eviction or close.
 //
 // Thread safety: random access (get, slice, gather, item_view, read_items,
 // size) is safe from many threads at once while no thread writes. The cursor
@@ -17,8 +25,11 @@
 // Durability: writes reach the block files at once, but only flush(),
 // close(), truncate() and extend() commit them: the block data is synced,
 // then .stat is replaced atomically (temp file, fsync, rename, fsync of the
-// directory). A crash at any moment leaves the last committed state readable.
-// Writers hold an exclusive lock on the directory; readers take no lock.
+// directory). Committed bytes are never overwritten in place: the first
+// overwrite of committed tensors in a block copies the block under a new
+// name (copy-on-write), which the next .stat lists. A crash at any moment
+// leaves the last commit byte-exact. Writers hold an exclusive lock on the
+// directory; readers take no lock.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +63,10 @@ struct OpenMode {
 // Exactly one of r/w/a, optionally one '+' after it. Throws Error(kInvalidArgument).
 OpenMode parse_open_mode(std::string_view mode);
 
+// How many tensors `given` holds, for a value written to a blob of tensor
+// shape `item`: 1 if it is `item`, n if it is (n, *item), nullopt otherwise.
+std::optional<int64_t> tensors_in_shape(const Shape& given, const Shape& item);
+
 struct OpenOptions {
   // Needed only to create a new blob (modes w, w+); an existing blob keeps its
   // stored config and ignores these, as tensorblob does.
@@ -59,7 +74,8 @@ struct OpenOptions {
   std::optional<Shape> shape;   // per-tensor shape; {} is a 0-d tensor
   int64_t block_size = kDefaultBlockSize;
   ConfFlavor conf_flavor = ConfFlavor::kShort;
-  // Most block mappings kept at once; 0 means vm.max_map_count / 16.
+  // Most block files kept open (and mapped) at once; 0 means
+  // vm.max_map_count / 16, at most half the descriptor limit.
   size_t max_cached_blocks = 0;
   // Writable modes: record per-tensor hashes (DIR/.hashes.npy, see
   // item_hashes.h) on close. Otherwise a commit that changed data removes
@@ -109,17 +125,20 @@ class Blob {
   // The tensor at the cursor, advancing it; nullopt at the end.
   std::optional<Tensor> next();
 
-  // Writes tensors at the cursor (at the end in append modes): overwrites in
-  // place, extends past the end, adds blocks as needed. `t` is one tensor of
+  // Writes tensors at the cursor (at the end in append modes): overwrites,
+  // extends past the end, adds blocks as needed. `t` is one tensor of
   // shape() or a batch of shape (n, *shape()) of dtype(). Returns n.
   // Throws Error(kInvalidArgument) on a dtype or shape mismatch, and an error
-  // naming the block file when the disk refuses (kIo): bytes may then have
-  // changed in place, but size() and the cursor advance only over the blocks'
-  // shares written in order before the failure (none for a write shared
-  // with the helper thread, whose pieces finish in any order).
+  // naming the block file with the errno when the disk refuses (ENOSPC,
+  // EDQUOT, EFBIG, ...). A write that fails leaves size(), the cursor and
+  // every committed byte as they were (tensors written since the last
+  // commit, but not by this write, may have changed).
   int64_t write(const Tensor& t);
   // Writes n tensors from raw C-order bytes (n × item_bytes() of them).
   int64_t write_raw(const void* data, int64_t n);
+  // Drops every write since the last commit: size() and the contents are
+  // the last commit's again; the cursor is clamped to size().
+  void discard();
 
   // Cuts the blob to `pos` tensors (default: the cursor), deletes whole blocks
   // past the end, and commits. Throws Error(kOutOfRange) if pos > size().
@@ -156,8 +175,11 @@ class Blob {
   // Copies bytes [offset, offset + n) of all tensors concatenated in order
   // (what blobfs serves as all.bin) into dst.
   void read_bytes(int64_t offset, int64_t n, void* dst) const;
-  // Block mappings currently cached (for tests and diagnostics).
+  // Block files currently open in this directory's cache (for tests and
+  // diagnostics; shared with other Blobs of the directory in this process).
   size_t cached_blocks() const;
+  // The last commit this Blob read or made: an immutable snapshot.
+  std::shared_ptr<const Dataset> snapshot() const;
 
  private:
   class Impl;

@@ -61,7 +61,8 @@ std::string format_blob_status(const BlobStatus& status);
 // most 255 bytes, no '/', no NUL, not "." or "..", not one of our own files.
 bool is_valid_block_name(std::string_view name);
 
-// A fresh random UUIDv4 string, the name Python gives a new block.
+// A fresh random UUIDv4 string, the kind of name Python gives a new block
+// (ours carry a tag in their last digits: see src/store/filenames.h).
 std::string new_block_name();
 
 }  // namespace tensorblob

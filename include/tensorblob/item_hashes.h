@@ -7,20 +7,22 @@
 // of its .stat), rows 1.. the items. A sidecar whose key no longer matches
 // is stale and is ignored. `BASE.hashes.npy` beside a ragged dataset,
 // `DIR/.hashes.npy` inside a blob; picomap and tensorblob ignore both.
-// ItemHashes maps it read-only; it is safe for concurrent use.
+//
+// ItemHashes reads rows with pread, never through a mapping, so a sidecar cut
+// or rewritten under a reader costs an error, not the process. It remembers
+// no check: every call hashes what it is given. Safe for concurrent use.
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace tensorblob {
+#include "tensorblob/storage.h"
 
-class Mapping;
+namespace tensorblob {
 
 // The canonical 16-byte digest of one item's bytes.
 using ItemDigest = std::array<unsigned char, 16>;
@@ -30,33 +32,31 @@ ItemDigest digest_from_hex(const std::string& hex);
 
 class ItemHashes {
  public:
-  // Maps `path`; nullptr if it does not exist. Throws FormatError naming
-  // the file when it exists but is not a (n + 1, 16) uint8 .npy.
-  static std::unique_ptr<ItemHashes> open(const std::string& path);
+  // Opens sidecar `name` of `storage`; nullptr if there is none. Throws
+  // FormatError naming the file when it is not a (n + 1, 16) uint8 .npy
+  // (callers report such a sidecar as damaged and read without it).
+  static std::unique_ptr<ItemHashes> open(const Storage& storage, const std::string& name);
   // The sidecar's bytes: header, key row, one row per digest.
   static std::string encode(const ItemDigest& key, const std::vector<ItemDigest>& digests);
-  // Writes encode(...) to `path` atomically (temp file, fsync, rename).
-  static void write(const std::string& path, const ItemDigest& key, const std::vector<ItemDigest>& digests);
 
+  const std::string& path() const { return file_->path(); }
   const ItemDigest& key() const { return key_; }
   int64_t count() const { return count_; }
+  // The recorded digests of items [first, first + n) (first + n <= count()).
+  // Throws Error(kIo) naming the sidecar if it shrank since it was opened.
+  std::vector<ItemDigest> digests(int64_t first, int64_t n) const;
   // Whether item i's bytes match its recorded digest (i < count()).
   bool matches(int64_t i, const void* data, size_t size) const;
-  // matches(), remembering items found good so they are hashed only once
-  // (data under a mount does not change). Thread-safe.
-  bool check(int64_t i, const void* data, size_t size) const;
-  // check(), or throws: Error(kCorrupt) "<what> does not match its recorded
-  // hash (<sidecar>)", or Error(kIo) "<what>: ..." if the mapped data shrank.
+  // matches(), or throws Error(kCorrupt) "<what> does not match its recorded
+  // hash (<sidecar>)".
   void require(int64_t i, const void* data, size_t size, const std::string& what) const;
 
  private:
   ItemHashes() = default;
-  std::string path_;
-  std::shared_ptr<const Mapping> mapping_;
-  const unsigned char* rows_ = nullptr;  // the item rows (after the key)
+  std::unique_ptr<ReadableFile> file_;
+  uint64_t rows_at_ = 0;  // file offset of the first item row
   int64_t count_ = 0;
   ItemDigest key_{};
-  std::unique_ptr<std::atomic<uint64_t>[]> good_;  // one bit per item
 };
 
 }  // namespace tensorblob

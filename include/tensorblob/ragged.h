@@ -22,6 +22,7 @@
 #include "tensorblob/hash.h"
 #include "tensorblob/item_hashes.h"
 #include "tensorblob/npy.h"
+#include "tensorblob/storage.h"
 
 namespace tensorblob {
 
@@ -63,12 +64,14 @@ std::string format_starts_npy(const std::vector<uint64_t>& starts);
 
 // Opens a ragged dataset read-only (rolling forward an interrupted publish).
 // Throws Error naming the file for anything inconsistent.
-std::unique_ptr<Dataset> open_ragged_dataset(const std::string& path);
+std::shared_ptr<const Dataset> open_ragged_dataset(const std::string& path);
 
 // Builds a dataset from items added one by one. Nothing is visible at BASE
 // until commit(); a failed or abandoned build removes its temporaries.
 class RaggedBuilder {
  public:
+  // Refuses (Error(kInvalidArgument)) a BASE whose files exist but are not
+  // regular files: a FIFO or device there is never replaced.
   explicit RaggedBuilder(const std::string& base);
   ~RaggedBuilder();
   RaggedBuilder(const RaggedBuilder&) = delete;
@@ -88,10 +91,13 @@ class RaggedBuilder {
   int64_t count() const { return static_cast<int64_t>(starts_.size()) - 1; }
 
  private:
-  RaggedPaths paths_;
+  RaggedPaths paths_;  // as given, for messages
+  RaggedPaths names_;  // the same files, named in storage_
+  std::shared_ptr<Storage> storage_;
   void flush_pending();
+  void write_synced(const std::string& name, std::string_view content);
 
-  int fd_ = -1;
+  std::unique_ptr<WritableFile> data_;
   uint64_t bytes_ = 0;         // written to the temporary data file so far
   std::vector<char> pending_;  // data not yet written: large writes keep the page cache in large folios
   std::optional<NumpyDType> dtype_;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tensorblob {
 
@@ -19,7 +20,13 @@ struct VerifyReport {
   std::optional<int64_t> first_bad;  // the first item whose bytes differ, when known
   bool has_item_hashes = false;      // a current per-item sidecar was used
   bool stale_item_hashes = false;    // a sidecar exists but belongs to other contents
+  std::string item_hashes;           // what the sidecar is, in words (current, stale, damaged: why, none)
   int64_t items_checked = 0;
+  // Blob: files in the directory that no commit lists (left by a killed
+  // writer, or by another tool), with their total size. Files named like
+  // ours are removed by the next writer that opens the blob.
+  std::vector<std::string> strays;
+  uint64_t stray_bytes = 0;
 };
 
 // Ragged: recomputes the content hash streaming over the mapped data and,

@@ -17,15 +17,8 @@ int cmd_build(const ParsedArgs& args) {
   for (size_t i = 1; i < args.positional.size(); ++i) {
     InputFile f = open_input(args.positional[i]);
     if (!f.npy) throw tensorblob::Error(tensorblob::Errc::kFormat, f.path + ": not a .npy file");
-    if (f.npy->fortran_order)
-      throw tensorblob::Error(tensorblob::Errc::kFormat, f.path + ": Fortran-order arrays are not supported; save a C-order copy");
     auto dt = tensorblob::numpy_dtype_from_typestr(f.npy->descr, f.path);
-    uint64_t want = f.npy->data_offset +
-                    static_cast<uint64_t>(tensorblob::checked_mul(tensorblob::shape_elements(f.npy->shape),
-                                                                  static_cast<int64_t>(dt.itemsize), f.path.c_str()));
-    if (f.size != want)
-      throw tensorblob::Error(tensorblob::Errc::kFormat, f.path + ": header promises " + std::to_string(want) +
-                                                             " bytes but the file has " + std::to_string(f.size));
+    check_npy_payload(f, tensorblob::shape_elements(f.npy->shape), dt.itemsize);
     total += f.size - f.npy->data_offset;
     files.push_back(std::move(f));
   }

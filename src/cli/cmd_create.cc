@@ -1,8 +1,7 @@
-#include <sys/stat.h>
-
 #include "commands.h"
 #include "tensorblob/blob.h"
 #include "tensorblob/error.h"
+#include "tensorblob/store.h"
 
 namespace tblob {
 
@@ -15,8 +14,7 @@ int cmd_create(const ParsedArgs& args) {
   o.dtype = *dtype;
   o.shape = parse_shape(*shape);
   if (auto bs = args.get("--block-size")) o.block_size = parse_int(*bs, "--block-size");
-  struct stat st;
-  if (::stat((dir + "/.conf").c_str(), &st) == 0)
+  if (tensorblob::store_kind(dir) == tensorblob::StoreKind::kBlob)
     throw tensorblob::Error(tensorblob::Errc::kInvalidArgument, dir + ": a blob already exists here");
   tensorblob::Blob::open(dir, "w", o).close();
   return kExitOk;

@@ -1,39 +1,40 @@
-// The small commands: info, cat, truncate, extend.
-#include <unistd.h>
-
 #include <cstdio>
 
 #include "commands.h"
+#include "output.h"
 #include "progress.h"
 #include "tensorblob/blob.h"
-#include "tensorblob/dataset.h"
 #include "tensorblob/error.h"
+#include "tensorblob/presentation.h"
+#include "tensorblob/store.h"
 
 namespace tblob {
 
 int cmd_info(const ParsedArgs& args) {
-  auto ds = tensorblob::open_dataset(expect_positional(args, 1, "info")[0]);
-  std::fputs(ds->meta_yaml(tensorblob::NamingRules{}).c_str(), stdout);
+  auto store = tensorblob::open_store(expect_positional(args, 1, "info")[0]);
+  write_stdout(store->read([](const tensorblob::Dataset& ds) { return tensorblob::meta_yaml(ds, {}); }));
   return kExitOk;
 }
 
 int cmd_cat(const ParsedArgs& args) {
   const auto& pos = expect_positional(args, 2, "cat");
-  auto ds = tensorblob::open_dataset(pos[0]);
-  int64_t i = parse_int(pos[1], "INDEX");
-  if (i < 0) i += ds->count();
-  if (i < 0 || i >= ds->count())
-    throw UsageError("index " + pos[1] + " out of range for " + std::to_string(ds->count()) + " items");
-  uint64_t begin = ds->item_offset(i), end = ds->item_offset(i + 1);
-  std::vector<std::byte> buf(1 << 20);
-  for (uint64_t off = begin; off < end;) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - off));
-    ds->read(off, n, buf.data());
-    if (std::fwrite(buf.data(), 1, n, stdout) != n)
-      throw tensorblob::Error(tensorblob::Errc::kIo, "stdout: write failed");
-    off += n;
-  }
-  if (std::fflush(stdout) != 0) throw tensorblob::Error(tensorblob::Errc::kIo, "stdout: write failed");
+  auto store = tensorblob::open_store(pos[0]);
+  const int64_t index = parse_int(pos[1], "INDEX");
+  // Only the first read can find a block gone (the file it opens then stays
+  // open), so a retry never repeats output.
+  store->read([&](const tensorblob::Dataset& ds) {
+    int64_t i = index < 0 ? index + ds.count() : index;
+    if (i < 0 || i >= ds.count())
+      throw UsageError("index " + pos[1] + " out of range for " + std::to_string(ds.count()) + " items");
+    const uint64_t begin = ds.item_offset(i), end = ds.item_offset(i + 1);
+    std::vector<std::byte> buf(1 << 20);
+    for (uint64_t off = begin; off < end;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - off));
+      ds.read(off, n, buf.data());
+      write_stdout(buf.data(), n);
+      off += n;
+    }
+  });
   return kExitOk;
 }
 

@@ -1,46 +1,50 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "output.h"
 #include "progress.h"
-#include "tensorblob/dataset.h"
 #include "tensorblob/error.h"
 #include "tensorblob/ragged.h"
+#include "tensorblob/store.h"
 #include "tensorblob/verify.h"
 
 namespace tblob {
 
-namespace {
-
-uint64_t total_bytes(const std::string& path) {
-  auto ds = tensorblob::open_dataset(path);
-  return ds->item_offset(ds->count());
-}
-
-}  // namespace
-
 int cmd_verify(const ParsedArgs& args) {
   const std::string path = expect_positional(args, 1, "verify")[0];
-  const bool blob = tensorblob::names_blob(path);
-  Progress progress(args.has("--update") ? "hashing" : "verify", total_bytes(path));
+  const bool blob = tensorblob::store_kind(path) != tensorblob::StoreKind::kRagged &&
+                    tensorblob::store_kind(path) != tensorblob::StoreKind::kNone;
+  auto ds = tensorblob::open_dataset(path);
+  Progress progress(args.has("--update") ? "hashing" : "verify", ds->item_offset(ds->count()));
   auto tick = [&](uint64_t n) { progress.advance(n); };
 
   if (args.has("--update")) {
     if (blob) tensorblob::update_blob_item_hashes(path, tick);
     else tensorblob::update_ragged_item_hashes(path, tick);
-    std::printf("%s: per-item hashes recorded\n", path.c_str());
+    write_stdout(path + ": per-item hashes recorded\n");
     return kExitOk;
   }
   tensorblob::VerifyReport r = blob ? tensorblob::verify_blob(path, tick) : tensorblob::verify_ragged(path, tick);
   const std::string where = blob ? path : tensorblob::ragged_paths(path).dat;
+  if (r.item_hashes.starts_with("damaged"))
+    std::fprintf(stderr, "tblob: warning: per-item hashes %s\n", r.item_hashes.c_str());
+  if (!r.strays.empty()) {
+    std::string names;
+    for (size_t k = 0; k < r.strays.size() && k < 5; ++k) names += (k ? ", " : "") + r.strays[k];
+    if (r.strays.size() > 5) names += ", ...";
+    std::fprintf(stderr, "tblob: warning: %s: %zu files (%llu bytes) that no commit lists: %s "
+                         "(ours are removed by the next writer to open the blob)\n",
+                 path.c_str(), r.strays.size(), static_cast<unsigned long long>(r.stray_bytes), names.c_str());
+  }
   if (r.ok) {
     if (blob)
-      std::printf("%s: ok, %lld tensors read%s\n", path.c_str(), static_cast<long long>(r.items_checked),
-                  r.has_item_hashes ? " and matched their recorded hashes"
-                  : r.stale_item_hashes ? "; recorded hashes are stale (tblob verify --update)"
-                                        : "; no per-tensor hashes recorded (tblob verify --update)");
+      write_stdout(path + ": ok, " + std::to_string(r.items_checked) + " tensors read" +
+                   (r.has_item_hashes ? " and matched their recorded hashes"
+                    : r.stale_item_hashes ? "; recorded hashes are stale (tblob verify --update)"
+                                          : "; no per-tensor hashes recorded (tblob verify --update)") +
+                   "\n");
     else
-      std::printf("%s: ok, hash %s over %lld items\n", path.c_str(), r.computed.c_str(),
-                  static_cast<long long>(r.items_checked));
+      write_stdout(path + ": ok, hash " + r.computed + " over " + std::to_string(r.items_checked) + " items\n");
     return kExitOk;
   }
   if (r.first_bad)

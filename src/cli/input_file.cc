@@ -1,9 +1,6 @@
 #include "input_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "tensorblob/dtype.h"
 #include "tensorblob/error.h"
 
 namespace tblob {
@@ -14,13 +11,8 @@ using tensorblob::Error;
 InputFile open_input(const std::string& path) {
   InputFile f;
   f.path = path;
-  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) tensorblob::throw_errno("open", path);
-  f.fd = tensorblob::ScopedFd(raw);
-  struct stat st;
-  if (::fstat(raw, &st) != 0) tensorblob::throw_errno("stat", path);
-  if (!S_ISREG(st.st_mode)) throw Error(Errc::kFormat, path + ": not a regular file");
-  f.size = static_cast<uint64_t>(st.st_size);
+  f.file = tensorblob::open_regular_file(path, tensorblob::Access::kPread);
+  f.size = f.file->size();
   std::string prefix(std::min<uint64_t>(f.size, 12), '\0');
   read_exact(f, prefix.data(), prefix.size(), 0);
   if (prefix.size() < 6 || prefix.compare(0, 6, "\x93NUMPY") != 0) return f;
@@ -34,13 +26,22 @@ InputFile open_input(const std::string& path) {
 }
 
 void read_exact(const InputFile& f, void* dst, size_t n, uint64_t offset) {
-  auto* p = static_cast<char*>(dst);
-  for (size_t got = 0; got < n;) {
-    ssize_t k = ::pread(f.fd.get(), p + got, n - got, static_cast<off_t>(offset + got));
-    if (k < 0) tensorblob::throw_errno("read", f.path);
-    if (k == 0) throw Error(Errc::kFormat, f.path + ": file ended early (it shrank while being read?)");
-    got += static_cast<size_t>(k);
+  try {
+    f.file->read(offset, n, dst);
+  } catch (const Error& e) {
+    if (e.sys_errno() == ENODATA) throw Error(Errc::kFormat, f.path + ": file ended early (it shrank while being read?)");
+    throw;
   }
+}
+
+void check_npy_payload(const InputFile& f, int64_t elements, size_t itemsize) {
+  if (f.npy->fortran_order)
+    throw Error(Errc::kFormat, f.path + ": Fortran-order arrays are not supported; save a C-order copy");
+  const uint64_t want = f.npy->data_offset + static_cast<uint64_t>(tensorblob::checked_mul(
+                                                 elements, static_cast<int64_t>(itemsize), f.path.c_str()));
+  if (f.size != want)
+    throw Error(Errc::kFormat, f.path + ": header promises " + std::to_string(want) + " bytes but the file has " +
+                                   std::to_string(f.size));
 }
 
 }  // namespace tblob

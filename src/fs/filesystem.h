@@ -1,46 +1,84 @@
-// The files a mount shows, independent of FUSE: for each node its attributes
-// and its bytes (an optional .npy header, then a byte range of the dataset's
-// concatenation). The FUSE callbacks are thin wrappers over this, and the
-// unit tests read through it without mounting.
+// The files a mount shows, independent of FUSE. A View is what the mount
+// shows for one snapshot of the store: for each node its attributes and its
+// bytes (an optional .npy header, then a byte range of the dataset's
+// concatenation). A Filesystem holds the store and the current View; each
+// request takes the current View once and answers from it alone, so a reply
+// never mixes two commits. The FUSE callbacks are thin wrappers over this,
+// and the unit tests read through it without mounting.
 //
-// Owns the dataset. Thread-safe: every method is const and the dataset is.
+// Thread safety: View is immutable; Filesystem's methods are safe from
+// many threads at once.
 #pragma once
 
 #include <sys/stat.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "namespace.h"
+#include "node_table.h"
 #include "options.h"
 #include "tensorblob/dataset.h"
+#include "tensorblob/presentation.h"
+#include "tensorblob/store.h"
 
 namespace blobfs {
 
-class Filesystem {
+class View {
  public:
-  Filesystem(std::unique_ptr<tensorblob::Dataset> dataset, const Options& options);
+  View(std::shared_ptr<const tensorblob::Dataset> dataset, const Options& options);
 
   const Namespace& names() const { return names_; }
-  const Options& options() const { return options_; }
   const tensorblob::Dataset& dataset() const { return *dataset_; }
+  const std::shared_ptr<const tensorblob::Dataset>& snapshot() const { return dataset_; }
 
-  struct stat attributes(const Node& node) const;
+  // Attributes of `node`, whose inode number is `ino`.
+  struct stat attributes(const Node& node, uint64_t ino) const;
   uint64_t size(const Node& node) const;
   // Copies up to `size` bytes of the node's file from `offset` into dst and
-  // returns how many (0 past the end). Throws tensorblob::Error when the
-  // backing data is missing or damaged.
+  // returns how many (0 past the end). With verify_on_read, every item the
+  // bytes come from is checked first (Dataset::read_checked). Throws
+  // tensorblob::Error when the backing data is missing or damaged.
   size_t read(const Node& node, uint64_t offset, size_t size, char* dst) const;
   // The .npy header of an npy node ("" for others).
   std::string npy_header(const Node& node) const;
 
  private:
-  std::unique_ptr<tensorblob::Dataset> dataset_;
+  std::shared_ptr<const tensorblob::Dataset> dataset_;
   Options options_;
   Namespace names_;
-  std::string meta_;  // meta.yaml, fixed for the life of the mount
+  std::string meta_;  // meta.yaml of this snapshot
   uid_t uid_;
   gid_t gid_;
+};
+
+class Filesystem {
+ public:
+  // Throws tensorblob::Error (kInvalidArgument) when the store cannot be
+  // served: more items than a mount numbers, or verify_on_read without
+  // current per-item hashes.
+  Filesystem(std::shared_ptr<tensorblob::Store> store, const Options& options);
+
+  const Options& options() const { return options_; }
+  tensorblob::Store& store() const { return *store_; }
+  std::shared_ptr<const View> view() const;
+  NodeTable& nodes() const { return nodes_; }
+
+  // The node an inode number denotes in `view`, or nullopt.
+  std::optional<Node> node_of(const View& view, uint64_t ino) const;
+  // The inode number to hand the kernel for `node` in a LOOKUP or
+  // READDIRPLUS reply (counting a lookup when a NodeTable numbers it).
+  uint64_t ino_for_lookup(const Node& node) const;
+
+ private:
+  void check_servable(const View& view) const;
+
+  std::shared_ptr<tensorblob::Store> store_;
+  Options options_;
+  mutable NodeTable nodes_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const View> view_;
 };
 
 }  // namespace blobfs

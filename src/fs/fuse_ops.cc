@@ -6,6 +6,7 @@
 #include <new>
 #include <vector>
 
+#include "errors.h"
 #include "filesystem.h"
 #include "log.h"
 #include "tensorblob/error.h"
@@ -20,13 +21,19 @@ MountState& state_of(fuse_req_t req) { return *static_cast<MountState*>(fuse_req
 Filesystem& fs_of(fuse_req_t req) { return *state_of(req).fs; }
 
 // The one place exceptions become errnos. A damaged backing file is EIO for
-// the read that touched it, logged once per message (the message names the file).
+// the read that touched it, logged once per message (the message names the
+// file); an error the operating system explains keeps its errno.
 void reply_exception(fuse_req_t req) {
   try {
     throw;
   } catch (const tensorblob::Error& e) {
-    log_once(LogLevel::kError, e.what(), e.what());
-    fuse_reply_err(req, EIO);
+    if (e.sys_errno() == EMFILE || e.sys_errno() == ENFILE)
+      log_once(LogLevel::kError, "descriptor limit",
+               std::string("out of file descriptors (RLIMIT_NOFILE): ") + e.what() +
+                   "; lower max_cached_blocks or raise the limit");
+    else
+      log_once(LogLevel::kError, e.what(), e.what());
+    fuse_reply_err(req, errno_for(e));
   } catch (const std::bad_alloc&) {
     fuse_reply_err(req, ENOMEM);
   } catch (const std::exception& e) {
@@ -35,10 +42,10 @@ void reply_exception(fuse_req_t req) {
   }
 }
 
-fuse_entry_param entry_for(const Filesystem& fs, const Node& node) {
+fuse_entry_param entry_for(const Filesystem& fs, const View& v, const Node& node) {
   fuse_entry_param e{};
-  e.ino = Namespace::ino(node);
-  e.attr = fs.attributes(node);
+  e.ino = fs.ino_for_lookup(node);
+  e.attr = v.attributes(node, e.ino);
   e.attr_timeout = fs.options().attr_timeout;
   e.entry_timeout = fs.options().entry_timeout;
   return e;
@@ -72,29 +79,42 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   try {
     Filesystem& fs = fs_of(req);
-    if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs.names().from_ino(parent) ? ENOTDIR : ENOENT));
+    auto v = fs.view();
+    if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs.node_of(*v, parent) ? ENOTDIR : ENOENT));
     std::string_view n(name);
     if (n.size() > kNameMax) return void(fuse_reply_err(req, ENAMETOOLONG));
-    auto node = fs.names().lookup(n);
+    auto node = v->names().lookup(n);
     if (!node) {
       if (fs.options().negative_timeout <= 0) return void(fuse_reply_err(req, ENOENT));
       fuse_entry_param e{};  // ino 0: a negative entry the kernel may cache
       e.entry_timeout = fs.options().negative_timeout;
       return void(fuse_reply_entry(req, &e));
     }
-    fuse_entry_param e = entry_for(fs, *node);
-    fuse_reply_entry(req, &e);
+    fuse_entry_param e = entry_for(fs, *v, *node);
+    if (fuse_reply_entry(req, &e) != 0 && Namespace::is_dynamic_ino(e.ino)) fs.nodes().forget(e.ino, 1);
   } catch (...) {
     reply_exception(req);
   }
 }
 
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  if (Namespace::is_dynamic_ino(ino)) fs_of(req).nodes().forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t k = 0; k < count; ++k)
+    if (Namespace::is_dynamic_ino(forgets[k].ino)) fs_of(req).nodes().forget(forgets[k].ino, forgets[k].nlookup);
+  fuse_reply_none(req);
+}
+
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   try {
     Filesystem& fs = fs_of(req);
-    auto node = fs.names().from_ino(ino);
+    auto v = fs.view();
+    auto node = fs.node_of(*v, ino);
     if (!node) return void(fuse_reply_err(req, ENOENT));
-    struct stat st = fs.attributes(*node);
+    struct stat st = v->attributes(*node, ino);
     fuse_reply_attr(req, &st, fs.options().attr_timeout);
   } catch (...) {
     reply_exception(req);
@@ -105,7 +125,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (state_of(req).no_open && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC))
     return void(fuse_reply_err(req, ENOSYS));
   Filesystem& fs = fs_of(req);
-  auto node = fs.names().from_ino(ino);
+  auto v = fs.view();
+  auto node = fs.node_of(*v, ino);
   if (!node) return void(fuse_reply_err(req, ENOENT));
   if (node->kind == NodeKind::kRoot) return void(fuse_reply_err(req, EISDIR));
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return void(fuse_reply_err(req, EROFS));
@@ -118,11 +139,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   try {
     Filesystem& fs = fs_of(req);
-    auto node = fs.names().from_ino(ino);
+    auto v = fs.view();
+    auto node = fs.node_of(*v, ino);
     if (!node) return void(fuse_reply_err(req, ENOENT));
     thread_local std::vector<char> buf;
     if (buf.size() < size) buf.resize(size);
-    size_t n = off < 0 ? 0 : fs.read(*node, static_cast<uint64_t>(off), size, buf.data());
+    size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, buf.data());
     fuse_reply_buf(req, buf.data(), n);
   } catch (...) {
     reply_exception(req);
@@ -132,7 +154,10 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (state_of(req).no_opendir && ino == FUSE_ROOT_ID && (fi->flags & O_ACCMODE) == O_RDONLY)
     return void(fuse_reply_err(req, ENOSYS));
-  if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs_of(req).names().from_ino(ino) ? ENOTDIR : ENOENT));
+  if (ino != FUSE_ROOT_ID) {
+    Filesystem& fs = fs_of(req);
+    return void(fuse_reply_err(req, fs.node_of(*fs.view(), ino) ? ENOTDIR : ENOENT));
+  }
   if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(fuse_reply_err(req, EROFS));
   fi->cache_readdir = 1;  // the listing never changes
   fi->keep_cache = 1;
@@ -149,9 +174,10 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
   try {
     Filesystem& fs = fs_of(req);
     if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
+    auto v = fs.view();
     std::vector<char> buf(size);
     size_t used = 0;
-    const uint64_t total = 2 + fs.names().listed_count();
+    const uint64_t total = 2 + v->names().listed_count();
     for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
       fuse_entry_param e{};  // ino 0 for the dot entries: no lookup is counted for them
       std::string name;
@@ -160,12 +186,12 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
         e.attr.st_ino = FUSE_ROOT_ID;
         e.attr.st_mode = S_IFDIR;
       } else {
-        Node node = fs.names().listed(k - 2);
-        name = fs.names().name(node);
+        Node node = v->names().listed(k - 2);
+        name = v->names().name(node);
         if (plus) {
-          e = entry_for(fs, node);
+          e = entry_for(fs, *v, node);
         } else {
-          e.attr.st_ino = Namespace::ino(node);
+          e.attr.st_ino = *Namespace::fixed_ino(node);  // listed files are never ranges
           e.attr.st_mode = S_IFREG;
         }
       }
@@ -191,11 +217,11 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
-  const Filesystem& fs = fs_of(req);
+  auto v = fs_of(req).view();
   struct statvfs sv {};
   sv.f_bsize = sv.f_frsize = 4096;
-  sv.f_blocks = (fs.size(Node{NodeKind::kAllBin, 0, fs.names().count()}) + 4095) / 4096;
-  sv.f_files = fs.names().listed_count() + 1;
+  sv.f_blocks = (v->size(Node{NodeKind::kAllBin, 0, v->names().count()}) + 4095) / 4096;
+  sv.f_files = v->names().listed_count() + 1;
   sv.f_namemax = kNameMax;
   sv.f_flag = ST_RDONLY;
   fuse_reply_statfs(req, &sv);
@@ -230,6 +256,8 @@ const fuse_lowlevel_ops& fuse_operations() {
     fuse_lowlevel_ops o{};
     o.init = op_init;
     o.lookup = op_lookup;
+    o.forget = op_forget;
+    o.forget_multi = op_forget_multi;
     o.getattr = op_getattr;
     o.open = op_open;
     o.read = op_read;

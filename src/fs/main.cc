@@ -1,15 +1,16 @@
 // blobfs: mounts a tensorblob directory so every tensor is a plain file.
-// Everything that can fail (options, config, the blob itself) is checked
+// Everything that can fail (options, config, the store itself) is checked
 // before mounting, so a bad start never leaves a mount behind.
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -17,14 +18,20 @@
 #include "filesystem.h"
 #include "fuse_ops.h"
 #include "log.h"
+#include "signals.h"
 #include "tensorblob/error.h"
 #include "tensorblob/fault_guard.h"
+#include "tensorblob/storage.h"
+#include "tensorblob/store.h"
 
 namespace {
 
-constexpr int kExitUsage = 2;  // as tblob: bad options or config
-constexpr int kExitData = 3;   // the source cannot be opened
-constexpr int kExitMount = 4;  // FUSE refused to mount
+constexpr int kExitUsage = 2;     // as tblob: bad options or config
+constexpr int kExitData = 3;      // the source cannot be opened
+constexpr int kExitMount = 4;     // FUSE refused to mount
+constexpr int kExitInternal = 5;  // a bug: an exception nobody expected
+
+constexpr size_t kConfigLimit = 1 << 20;
 
 // fuse_opt splits -o on commas; a backslash keeps one in a value.
 std::string escape_commas(const std::string& s) {
@@ -36,13 +43,26 @@ std::string escape_commas(const std::string& s) {
   return out;
 }
 
+// The config file: a regular file of at most 1 MiB (not /dev/zero, not a
+// FIFO, not a directory).
 std::string read_config(const std::string& path) {
   if (path.empty()) return "";
-  std::ifstream in(path);
-  if (!in) throw blobfs::OptionError(path + ": cannot read the config file");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  try {
+    return tensorblob::read_regular_file(path, kConfigLimit);
+  } catch (const tensorblob::Error& e) {
+    std::string why = e.what();
+    if (why.starts_with(path + ": ")) why = why.substr(path.size() + 2);
+    throw blobfs::OptionError(path + ": cannot read the config file (" + why + ")");
+  }
+}
+
+// The soft descriptor limit raised to the hard one: the block cache holds a
+// descriptor per block file, and clone_fd one per worker thread.
+void raise_descriptor_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 // Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
@@ -60,43 +80,37 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &state);
   if (!se) return kExitMount;
   int rc = kExitMount;
-  // libfuse only takes over signals whose handler is the default, and shells
-  // start background jobs with SIGINT ignored; SIGTERM and SIGINT must always
-  // unmount cleanly, so make them default first. SIGHUP stays as inherited
-  // (nohup keeps working).
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  if (fuse_set_signal_handlers(se) == 0) {
-    if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
-      blobfs::log(blobfs::LogLevel::kInfo, "mounted " + o.source + " on " + o.mountpoint + " (" +
-                                               std::to_string(fs.dataset().count()) + " tensors)");
-      // The parent of fuse_daemonize exits only once this child is set up,
-      // and the mount is already in place: a returning `blobfs` means ready.
-      // The child's stderr is /dev/null, so it logs to syslog instead.
-      if (!cl.foreground) blobfs::log_to_syslog();
-      fuse_daemonize(cl.foreground ? 1 : 0);
-      sd_notify(0, "READY=1");
-      fuse_loop_config* cfg = fuse_loop_cfg_create();
-      fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(o.threads));
-      fuse_loop_cfg_set_clone_fd(cfg, o.clone_fd ? 1 : 0);
-      // The loop returns a positive signal number when SIGTERM/SIGINT/SIGHUP
-      // ended it: that is a clean stop, not a failure.
-      rc = fuse_session_loop_mt(se, cfg) < 0 ? 1 : 0;
-      fuse_loop_cfg_destroy(cfg);
-      sd_notify(0, "STOPPING=1");
-      fuse_session_unmount(se);
-      blobfs::log(blobfs::LogLevel::kInfo, "unmounted " + o.mountpoint);
-    }
-    fuse_remove_signal_handlers(se);
+  blobfs::install_signal_handlers(se, o.mountpoint);
+  // A block file truncated while mounted must cost EIO on its reads, not
+  // the daemon; other SIGBUSes go to the handler just installed.
+  tensorblob::install_fault_guard();
+  if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
+    blobfs::log(blobfs::LogLevel::kInfo, "mounted " + o.source + " on " + o.mountpoint + " (" +
+                                             std::to_string(fs.view()->dataset().count()) + " tensors)");
+    // The parent of fuse_daemonize exits only once this child is set up,
+    // and the mount is already in place: a returning `blobfs` means ready.
+    // The child's stderr is /dev/null, so it logs to syslog instead. Every
+    // path was made absolute already: the child works from /.
+    if (!cl.foreground) blobfs::log_to_syslog();
+    fuse_daemonize(cl.foreground ? 1 : 0);
+    sd_notify(0, "READY=1");
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(o.threads));
+    fuse_loop_cfg_set_clone_fd(cfg, o.clone_fd ? 1 : 0);
+    // A signal that ends the loop is a clean stop, not a failure.
+    rc = fuse_session_loop_mt(se, cfg) < 0 && !blobfs::ending_signal() ? 1 : 0;
+    fuse_loop_cfg_destroy(cfg);
+    sd_notify(0, "STOPPING=1");
+    fuse_session_unmount(se);
+    blobfs::log(blobfs::LogLevel::kInfo, "unmounted " + o.mountpoint);
   }
+  blobfs::remove_signal_handlers();
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);
   return rc;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   blobfs::CommandLine cl;
   blobfs::Options opts;
   try {
@@ -105,11 +119,16 @@ int main(int argc, char** argv) {
     if (cl.version) return std::printf("blobfs %s (libfuse %s)\n", TENSORBLOB_VERSION, fuse_pkgversion()), 0;
     opts = blobfs::resolve_options(cl, read_config(cl.config));
   } catch (const blobfs::OptionError& e) {
-    std::fprintf(stderr, "blobfs: %s\n", e.what());
+    std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());
     std::fprintf(stderr, "usage: blobfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d] [--config FILE] (see --help)\n");
     return kExitUsage;
   }
   blobfs::set_log_level(opts.log_level);
+  // Relative paths stop meaning the same thing once the daemon works from /;
+  // unmounting on SIGTERM needs the mountpoint's path then too.
+  opts.source = tensorblob::absolute_path(opts.source);
+  opts.mountpoint = tensorblob::absolute_path(opts.mountpoint);
+  raise_descriptor_limit();
 
   struct stat st;
   if (::stat(opts.mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {
@@ -121,17 +140,31 @@ int main(int argc, char** argv) {
                    opts.mountpoint.c_str(), opts.mountpoint.c_str());
   }
   if (::stat(opts.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    std::fprintf(stderr, "blobfs: %s: mountpoint is not a directory\n", opts.mountpoint.c_str());
+    std::fprintf(stderr, "blobfs: %s: mountpoint is not a directory\n", blobfs::escape_for_log(opts.mountpoint).c_str());
     return kExitUsage;
   }
-  // A block file truncated while mounted must cost EIO on its reads, not the daemon.
-  tensorblob::install_fault_guard();
   std::unique_ptr<blobfs::Filesystem> fs;
   try {
-    fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_dataset(opts.source, opts.max_cached_blocks), opts);
+    tensorblob::StoreOptions so;
+    so.max_cached_blocks = opts.max_cached_blocks;
+    fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_store(opts.source, so), opts);
   } catch (const tensorblob::Error& e) {
-    std::fprintf(stderr, "blobfs: %s\n", e.what());
+    std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());
     return kExitData;
   }
   return serve(*fs, cl, opts);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Nothing may escape as an abort: a bad start must say what was wrong.
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "blobfs: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "blobfs: internal error: %s\n", blobfs::escape_for_log(e.what()).c_str());
+  }
+  return kExitInternal;
 }

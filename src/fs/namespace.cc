@@ -55,11 +55,29 @@ std::optional<Node> Namespace::lookup(std::string_view name) const {
   }
   if (!ranges_) return std::nullopt;
   auto a = parse_index(stem.substr(0, dash)), b = parse_index(stem.substr(dash + 1));
-  if (!a || !b || *a > *b || *b > count_ || *b > kMaxRangeBound) return std::nullopt;
+  if (!a || !b || *a > *b || *b > count_) return std::nullopt;
   return Node{npy ? NodeKind::kRangeNpy : NodeKind::kRangeBin, *a, *b};
 }
 
-uint64_t Namespace::ino(const Node& n) {
+bool Namespace::contains(const Node& n) const {
+  switch (n.kind) {
+    case NodeKind::kRoot:
+    case NodeKind::kMeta:
+    case NodeKind::kAllBin:
+      return true;
+    case NodeKind::kAllNpy:
+      return npy_;
+    case NodeKind::kItemBin:
+    case NodeKind::kItemNpy:
+      return n.first >= 0 && n.first < count_ && (n.kind == NodeKind::kItemBin || npy_);
+    case NodeKind::kRangeBin:
+    case NodeKind::kRangeNpy:
+      return ranges_ && n.first >= 0 && n.first <= n.last && n.last <= count_ && (n.kind == NodeKind::kRangeBin || npy_);
+  }
+  return false;
+}
+
+std::optional<uint64_t> Namespace::fixed_ino(const Node& n) {
   switch (n.kind) {
     case NodeKind::kRoot: return kRootIno;
     case NodeKind::kMeta: return kMetaIno;
@@ -69,10 +87,11 @@ uint64_t Namespace::ino(const Node& n) {
     case NodeKind::kItemNpy: return kItemBase + 2 * static_cast<uint64_t>(n.first) + 1;
     case NodeKind::kRangeBin:
     case NodeKind::kRangeNpy:
+      if (n.first > kMaxRangeBound || n.last > kMaxRangeBound) return std::nullopt;
       return kRangeBit | (n.kind == NodeKind::kRangeNpy ? kRangeNpyBit : 0) |
              (static_cast<uint64_t>(n.first) << 31) | static_cast<uint64_t>(n.last);
   }
-  return 0;
+  return std::nullopt;
 }
 
 std::optional<Node> Namespace::from_ino(uint64_t ino) const {
@@ -90,7 +109,7 @@ std::optional<Node> Namespace::from_ino(uint64_t ino) const {
     case kAllNpyIno: return npy_ ? std::optional<Node>(Node{NodeKind::kAllNpy, 0, count_}) : std::nullopt;
     default: break;
   }
-  if (ino < kItemBase) return std::nullopt;
+  if (ino < kItemBase || is_dynamic_ino(ino)) return std::nullopt;
   uint64_t i = (ino - kItemBase) / 2;
   bool npy = (ino - kItemBase) % 2;
   if (i >= static_cast<uint64_t>(count_) || (npy && !npy_)) return std::nullopt;

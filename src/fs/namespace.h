@@ -1,7 +1,15 @@
 // The mount's namespace as pure arithmetic: names <-> nodes <-> inode numbers,
 // and the order readdir lists them in. No per-file state: a node is a kind
 // and a tensor range, computed from the name or the inode number each time,
-// so memory and mount time do not grow with the tensor count.
+// so memory and mount time do not grow with the tensor count. The one
+// exception is a range file whose bounds exceed what an inode number can
+// encode next to them (kMaxRangeBound): those get numbers from a NodeTable
+// (node_table.h), held only while the kernel holds the file.
+//
+// Inode numbers: 1 the root, 2-4 the fixed files, 16 + 2i (+1 for .npy) the
+// files of item i, bit 63 set for an encoded range, [kDynamicBase, 2^63) for
+// numbers a NodeTable hands out. Items stop at kMaxMountedCount
+// (presentation.h), so the three spaces never meet.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +18,7 @@
 #include <string_view>
 
 #include "tensorblob/dataset.h"
+#include "tensorblob/presentation.h"
 
 namespace blobfs {
 
@@ -33,9 +42,15 @@ class Namespace {
 
   // The node a canonical name denotes in the root, or nullopt (ENOENT).
   std::optional<Node> lookup(std::string_view name) const;
-  // The node an inode number denotes, or nullopt if it denotes nothing here.
+  // The node an inode number outside the dynamic space denotes, or nullopt
+  // if it denotes nothing here.
   std::optional<Node> from_ino(uint64_t ino) const;
-  static uint64_t ino(const Node& node);
+  // The node's inode number where arithmetic gives one; nullopt for a range
+  // with a bound past kMaxRangeBound (a NodeTable numbers those).
+  static std::optional<uint64_t> fixed_ino(const Node& node);
+  static bool is_dynamic_ino(uint64_t ino) { return ino >= kDynamicBase && ino < (uint64_t{1} << 63); }
+  // Whether `node` is still a file here (its range within count).
+  bool contains(const Node& node) const;
   // The canonical name of a node (empty for the root).
   std::string name(const Node& node) const;
 
@@ -47,6 +62,7 @@ class Namespace {
 
   // Ranges are encoded into inode numbers with 31 bits per bound.
   static constexpr int64_t kMaxRangeBound = (int64_t{1} << 31) - 1;
+  static constexpr uint64_t kDynamicBase = uint64_t{3} << 61;
 
  private:
   std::string index_name(int64_t i) const;

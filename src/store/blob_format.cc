@@ -1,7 +1,6 @@
 #include "tensorblob/blob_format.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -122,13 +121,6 @@ std::string format_blob_conf(const BlobConf& conf, ConfFlavor flavor) {
   return obj.dump(2) + "\n";
 }
 
-bool is_valid_block_name(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
-  if (name == ".conf" || name == ".stat" || name.starts_with(".stat.tmp") || name.starts_with(".conf.tmp"))
-    return false;
-  return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
-}
-
 BlobStatus parse_blob_status(std::string_view text, std::string_view path) {
   json obj = parse_json(text, path);
   if (!obj.is_object()) throw FormatError(prefix(path) + "must be a JSON object");
@@ -164,22 +156,6 @@ std::string format_blob_status(const BlobStatus& status) {
   obj["len"] = status.len;
   obj["bds"] = status.blocks;
   return obj.dump();
-}
-
-std::string new_block_name() {
-  unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = getrandom(b + got, sizeof b - got, 0);
-    if (n < 0) throw_errno("getrandom", "block name");
-    got += static_cast<size_t>(n);
-  }
-  b[6] = (b[6] & 0x0f) | 0x40;  // version 4
-  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
-  char out[37];
-  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-  return out;
 }
 
 }  // namespace tensorblob

@@ -1,43 +1,12 @@
-#include <sys/stat.h>
-
-#include "meta_yaml.h"
 #include "tensorblob/dataset.h"
-#include "tensorblob/ragged.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "tensorblob/error.h"
+#include "tensorblob/item_hashes.h"
 
 namespace tensorblob {
-
-std::string index_name(int64_t i, int width) {
-  std::string digits = std::to_string(i);
-  if (digits.size() < static_cast<size_t>(width)) digits.insert(0, static_cast<size_t>(width) - digits.size(), '0');
-  return digits;
-}
-
-std::string npy_status(const NamingRules& naming, const std::string& descr, const std::string& dtype_name) {
-  if (!naming.npy) return "no: turned off in the config";
-  if (descr.empty()) return "no: numpy has no dtype " + dtype_name;
-  return "yes";
-}
-
-void emit_naming(YAML::Emitter& y, const NamingRules& naming, int64_t count, bool npy, const char* item_word) {
-  const std::string word = item_word;
-  y << YAML::Key << "naming" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "width" << YAML::Value << naming.width;
-  y << YAML::Key << word << YAML::Value
-    << "NNNNNN.bin is " + word + " NNNNNN, zero-padded to width digits (wider indices in full)" +
-           std::string(npy ? "; NNNNNN.npy the same with a .npy header, found by name" : "");
-  if (naming.ranges)
-    y << YAML::Key << "range" << YAML::Value
-      << "A-B.bin" + std::string(npy ? " and A-B.npy" : "") + ": " + word +
-             "s A to B-1 concatenated (half-open, 0 <= A <= B <= count), found by name";
-  y << YAML::Key << "all" << YAML::Value
-    << "all.bin: every " + word + " in order" + std::string(npy ? "; all.npy: the same with a .npy header" : "");
-  y << YAML::Key << "canonical" << YAML::Value << "only the spelling above exists; 123.bin, +00123.bin are not found";
-  if (count > 0) {
-    y << YAML::Key << "first" << YAML::Value << index_name(0, naming.width) + ".bin";
-    y << YAML::Key << "last" << YAML::Value << index_name(count - 1, naming.width) + ".bin";
-  }
-  y << YAML::EndMap;
-}
 
 std::vector<std::byte> Dataset::item_copy(int64_t i) const {
   const uint64_t a = item_offset(i), b = item_offset(i + 1);
@@ -46,13 +15,24 @@ std::vector<std::byte> Dataset::item_copy(int64_t i) const {
   return out;
 }
 
-bool names_blob(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::unique_ptr<Dataset> open_dataset(const std::string& path, size_t max_cached_blocks) {
-  return names_blob(path) ? open_blob_dataset(path, max_cached_blocks) : open_ragged_dataset(path);
+void Dataset::read_checked(uint64_t offset, size_t size, std::byte* dst) const {
+  if (size == 0) return;
+  const ItemHashes* h = item_hashes();
+  if (!h) throw Error(Errc::kNotPermitted, source() + ": no current per-item hashes to check reads against");
+  const int64_t first = item_at(offset), last = item_at(offset + size - 1) + 1;
+  if (last > h->count())
+    throw Error(Errc::kNotPermitted, source() + ": item " + std::to_string(h->count()) + " has no recorded hash");
+  // Each item whole, into a copy that is hashed and then served from: bytes
+  // that changed between a check and the copy can never pass.
+  std::vector<std::byte> scratch;
+  for (int64_t i = first; i < last; ++i) {
+    const uint64_t a = item_offset(i), b = item_offset(i + 1);
+    scratch.resize(static_cast<size_t>(b - a));
+    read(a, scratch.size(), scratch.data());
+    h->require(i, scratch.data(), scratch.size(), source() + ": item " + std::to_string(i));
+    const uint64_t from = std::max(a, offset), to = std::min(b, offset + size);
+    std::memcpy(dst + (from - offset), scratch.data() + (from - a), static_cast<size_t>(to - from));
+  }
 }
 
 }  // namespace tensorblob

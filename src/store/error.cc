@@ -5,10 +5,11 @@
 
 namespace tensorblob {
 
-void throw_errno(const std::string& what, const std::string& path) {
-  int err = errno;
+void throw_errno(int err, const std::string& what, const std::string& path) {
   Errc code = (err == ENOENT || err == ENOTDIR) ? Errc::kNotFound : Errc::kIo;
-  throw Error(code, path + ": " + what + ": " + std::strerror(err));
+  throw Error(code, path + ": " + what + ": " + std::strerror(err), err);
 }
+
+void throw_errno(const std::string& what, const std::string& path) { throw_errno(errno, what, path); }
 
 }  // namespace tensorblob

@@ -15,13 +15,21 @@ namespace {
 
 std::atomic<bool> g_installed{false};
 thread_local sigjmp_buf* t_jump = nullptr;
+struct sigaction g_previous {};  // the handler installed before ours
 
-void on_sigbus(int sig, siginfo_t*, void*) {
-  if (sigjmp_buf* jump = t_jump) {
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+  // A SIGBUS sent with kill() is not a fault in a copy: pass it on.
+  sigjmp_buf* jump = info && info->si_code > 0 ? t_jump : nullptr;
+  if (jump) {
     t_jump = nullptr;
     siglongjmp(*jump, 1);
   }
-  // Not inside a guarded copy: die as the default action would.
+  // Not inside a guarded copy: whoever handled SIGBUS before us (a daemon's
+  // last-resort handler) decides, else die as the default action would.
+  if ((g_previous.sa_flags & SA_SIGINFO) && g_previous.sa_sigaction) return g_previous.sa_sigaction(sig, info, context);
+  if (!(g_previous.sa_flags & SA_SIGINFO) && g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN &&
+      g_previous.sa_handler)
+    return g_previous.sa_handler(sig);
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -37,7 +45,7 @@ void install_fault_guard() {
     // need not save the signal mask (which would be a syscall per copy).
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGBUS, &sa, nullptr);
+    ::sigaction(SIGBUS, &sa, &g_previous);
     g_installed = true;
   });
 }
@@ -67,16 +75,6 @@ bool guarded_copy(void* dst, const void* src, size_t n) {
     auto* x = static_cast<Args*>(p);
     std::memcpy(x->dst, x->src, x->n);
   }, &a);
-}
-
-bool mapped_file_reaches(int dir_fd, const char* name, uint64_t end) {
-  if (!fault_guard_installed()) return true;
-  struct stat st;
-  return ::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && static_cast<uint64_t>(st.st_size) >= end;
-}
-
-bool copy_from_mapped_file(void* dst, const void* src, size_t n, int dir_fd, const char* name, uint64_t end) {
-  return guarded_copy(dst, src, n) && mapped_file_reaches(dir_fd, name, end);
 }
 
 }  // namespace tensorblob

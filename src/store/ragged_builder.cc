@@ -1,55 +1,43 @@
 // Building ragged datasets exactly as picomap does (FORMATS.md 2.6), with
 // stricter validation and a publish that survives a crash.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 
 #include "posix_file.h"
+#include "ragged_dataset.h"
 #include "tensorblob/error.h"
 #include "tensorblob/ragged.h"
 
 namespace tensorblob {
 
-namespace {
-
-std::string parent_dir(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-void write_synced(const std::string& path, std::string_view content) {
-  ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd) throw_errno("create", path);
-  pwrite_all(fd.get(), content.data(), content.size(), 0, path);
-  if (::fsync(fd.get()) != 0) throw_errno("fsync", path);
-}
-
-void fsync_dir(const std::string& dir) {
-  ScopedFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d || ::fsync(d.get()) != 0) throw_errno("fsync", dir);
-}
-
-}  // namespace
-
 RaggedBuilder::RaggedBuilder(const std::string& base) : paths_(ragged_paths_for_base(base)) {
   if (paths_.base.empty()) throw Error(Errc::kInvalidArgument, "empty dataset base path");
-  std::string dir = parent_dir(paths_.base);
+  auto [dir, name] = split_path(paths_.base);
   if (dir != "." && dir != "/") make_directories(dir);
-  recover_ragged_publish(paths_);  // never build over a half-published dataset
-  std::string tmp = paths_.dat + ".tmp";
-  fd_ = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd_ < 0) throw_errno("create", tmp);
+  storage_ = open_posix_storage(dir);
+  names_ = ragged_paths_for_base(name);
+  recover_ragged_publish(*storage_, names_);  // never build over a half-published dataset
+  for (const std::string* n : {&names_.dat, &names_.starts, &names_.json, &names_.hashes}) {
+    auto info = storage_->stat(*n);
+    if (info && !info->regular())
+      throw Error(Errc::kInvalidArgument,
+                  storage_->path_of(*n) + ": is " + describe(info->kind) + "; refusing to replace it with a dataset file");
+  }
+  const std::string tmp = names_.dat + ".tmp";
+  storage_->remove(tmp);
+  data_ = storage_->create(tmp);
   hasher_ = std::make_unique<ContentHasher>();
 }
 
 RaggedBuilder::~RaggedBuilder() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!staged_ && !committed_)
-    for (const std::string* p : {&paths_.dat, &paths_.starts, &paths_.json, &paths_.hashes})
-      ::unlink((*p + ".tmp").c_str());
+  data_.reset();
+  if (!staged_ && !committed_) {
+    for (const std::string* n : {&names_.dat, &names_.starts, &names_.json, &names_.hashes}) {
+      try {
+        storage_->remove(*n + ".tmp");
+      } catch (...) {
+      }
+    }
+  }
 }
 
 void RaggedBuilder::add(std::string_view typestr, const Shape& shape, const void* data, size_t size,
@@ -81,7 +69,7 @@ void RaggedBuilder::add(std::string_view typestr, const Shape& shape, const void
   constexpr size_t kChunk = 8 << 20;
   if (pending_.size() + size > kChunk) flush_pending();
   if (size >= kChunk) {
-    pwrite_all(fd_, data, size, static_cast<off_t>(bytes_), paths_.dat + ".tmp");
+    data_->write(bytes_, data, size);
     bytes_ += size;
   } else {
     const char* p = static_cast<const char*>(data);
@@ -93,17 +81,23 @@ void RaggedBuilder::add(std::string_view typestr, const Shape& shape, const void
 }
 
 void RaggedBuilder::flush_pending() {
-  pwrite_all(fd_, pending_.data(), pending_.size(), static_cast<off_t>(bytes_), paths_.dat + ".tmp");
+  data_->write(bytes_, pending_.data(), pending_.size());
   bytes_ += pending_.size();
   pending_.clear();
+}
+
+void RaggedBuilder::write_synced(const std::string& name, std::string_view content) {
+  storage_->remove(name);
+  std::unique_ptr<WritableFile> f = storage_->create(name);
+  f->write(0, content.data(), content.size());
+  f->sync();
 }
 
 void RaggedBuilder::stage() {
   if (staged_) return;
   flush_pending();
-  if (::fsync(fd_) != 0) throw_errno("fsync", paths_.dat + ".tmp");
-  ::close(fd_);
-  fd_ = -1;
+  data_->sync();
+  data_.reset();
   RaggedMeta m;
   m.trail = trail_;
   m.hash = hasher_->finish();
@@ -111,19 +105,19 @@ void RaggedBuilder::stage() {
   m.dtype_name = dtype_ ? dtype_->name : "None";
   m.count = count();
   m.total_rows = static_cast<int64_t>(starts_.back());
-  write_synced(paths_.json + ".tmp", format_ragged_json(m));
-  write_synced(paths_.starts + ".tmp", format_starts_npy(starts_));
-  write_synced(paths_.hashes + ".tmp", ItemHashes::encode(digest_from_hex(m.hash), digests_));
+  write_synced(names_.json + ".tmp", format_ragged_json(m));
+  write_synced(names_.starts + ".tmp", format_starts_npy(starts_));
+  write_synced(names_.hashes + ".tmp", ItemHashes::encode(digest_from_hex(m.hash), digests_));
   // From here on the new dataset is complete on disk: record the intent so a
   // crash during the renames is rolled forward, never left as a mix.
-  write_synced(paths_.publish, "renaming .hashes.npy.tmp .dat.tmp .starts.npy.tmp .json.tmp into place\n");
-  fsync_dir(parent_dir(paths_.base));
+  write_synced(names_.publish, "renaming .hashes.npy.tmp .dat.tmp .starts.npy.tmp .json.tmp into place\n");
+  storage_->sync();
   staged_ = true;
 }
 
 void RaggedBuilder::commit() {
   stage();
-  recover_ragged_publish(paths_);  // the renames, in picomap's order (data, starts, JSON)
+  recover_ragged_publish(*storage_, names_);  // the renames, in picomap's order (data, starts, JSON)
   committed_ = true;
 }
 

@@ -10,31 +10,9 @@ namespace tensorblob {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string prefix(std::string_view path) { return std::string(path) + ": "; }
 
 }  // namespace
-
-RaggedPaths ragged_paths_for_base(std::string_view base) {
-  RaggedPaths p;
-  p.base = std::string(base);
-  p.dat = p.base + ".dat";
-  p.starts = p.base + ".starts.npy";
-  p.json = p.base + ".json";
-  p.hashes = p.base + ".hashes.npy";
-  p.publish = p.base + ".publish";
-  return p;
-}
-
-RaggedPaths ragged_paths(std::string_view given) {
-  for (std::string_view suffix : {".starts.npy", ".hashes.npy", ".dat", ".json"})
-    if (ends_with(given, suffix) && given.size() > suffix.size())
-      return ragged_paths_for_base(given.substr(0, given.size() - suffix.size()));
-  return ragged_paths_for_base(given);
-}
 
 RaggedMeta parse_ragged_json(std::string_view text, std::string_view path) {
   using nlohmann::json;

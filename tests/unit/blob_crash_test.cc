@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <random>
@@ -80,4 +81,93 @@ TEST_CASE("a writer killed mid-commit leaves the last committed state readable")
     previous = n;
   }
   CHECK(previous > 0);
+}
+
+namespace {
+
+constexpr int64_t kTensors = 40, kDims = 5;
+
+// Commit k of the overwrite test: tensor 0 holds k, and six tensors chosen
+// from k are overwritten with values made of k. Any commit's bytes follow
+// from k alone, so a reader can tell exactly what it must see.
+void apply_commit(std::vector<int64_t>& state, int64_t k) {
+  for (int64_t j = 0; j < kDims; ++j) state[j] = k;
+  for (int64_t s = 0; s < 6; ++s) {
+    const int64_t i = 1 + (k * 7 + s * 13) % (kTensors - 1);
+    for (int64_t j = 0; j < kDims; ++j) state[i * kDims + j] = (k * 1000 + i) * 10 + j;
+  }
+}
+
+std::vector<int64_t> initial_state() {
+  std::vector<int64_t> v(kTensors * kDims);
+  for (int64_t i = 0; i < kTensors * kDims; ++i) v[i] = i / kDims * 10 + i % kDims;
+  for (int64_t j = 0; j < kDims; ++j) v[j] = 0;
+  return v;
+}
+
+[[noreturn]] void overwrite_loop(const std::string& p) {
+  try {
+    Blob b = Blob::open(p, "r+");
+    std::vector<int64_t> state(kTensors * kDims);
+    b.read_items(0, kTensors, state.data());
+    for (int64_t k = state[0] + 1;; ++k) {
+      std::vector<int64_t> next = state;
+      apply_commit(next, k);
+      // Tensor by tensor, in an order that crosses blocks back and forth.
+      for (int64_t i = kTensors - 1; i >= 0; --i) {
+        if (std::equal(next.begin() + i * kDims, next.begin() + (i + 1) * kDims, state.begin() + i * kDims)) continue;
+        b.seek(i);
+        b.write_raw(next.data() + i * kDims, 1);
+      }
+      b.flush();
+      state = std::move(next);
+    }
+  } catch (...) {
+    _exit(3);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a writer killed during overwrites leaves the previous commit byte-exact") {
+  TempDir t;
+  std::string p = t / "b";
+  OpenOptions o;
+  o.dtype = "int64";
+  o.shape = Shape{kDims};
+  o.block_size = 4;
+  {
+    Blob b = Blob::open(p, "w", o);
+    std::vector<int64_t> v = initial_state();
+    b.write_raw(v.data(), kTensors);
+  }
+  std::mt19937 rng(99);
+  int64_t previous = 0;
+  for (int round = 0; round < 40; ++round) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) overwrite_loop(p);
+    std::this_thread::sleep_for(std::chrono::microseconds(300 + rng() % 4000));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+
+    Blob r = Blob::open(p, "r");
+    REQUIRE(r.size() == kTensors);
+    std::vector<int64_t> got(kTensors * kDims);
+    r.read_items(0, kTensors, got.data());
+    const int64_t k = got[0];
+    INFO("round " << round << ": commit " << k);
+    REQUIRE(k >= previous);
+    std::vector<int64_t> want = initial_state();
+    for (int64_t c = 1; c <= k; ++c) apply_commit(want, c);
+    CHECK(got == want);
+    previous = k;
+  }
+  CHECK(previous > 0);
+  // Nothing but the blocks the last commit lists is left once a writer has
+  // opened the blob again (the killed writers' copies are swept).
+  { Blob::open(p, "r+").close(); }
+  CHECK(testutil::block_files(p).size() == static_cast<size_t>(kTensors / 4));
 }

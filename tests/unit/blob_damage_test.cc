@@ -158,7 +158,7 @@ TEST_CASE("a block truncated under its mapping is an error, not a crash, with th
   CHECK(testutil::first(r.get(0)) == 0);  // maps block 0
   std::string block = testutil::block_path(t / "b", 0);
   fs::resize_file(block, 4096);           // pages past 4 KiB are gone under the mapping
-  testutil::check_error([&] { r.get(2); }, Errc::kIo, block + ": block file shrank while mapped");
+  testutil::check_error([&] { r.get(2); }, Errc::kIo, block + ": block file shrank while it was read");
   // The mapping was dropped: the next access reopens the file and reports its size.
   testutil::check_error([&] { r.get(3); }, Errc::kFormat, block + ": block file is 4096 bytes");
   CHECK(testutil::first(r.get(5)) == 5000);  // the other block still reads
@@ -181,5 +181,5 @@ TEST_CASE("a gather from a block cut inside a mapped page is an error, not zeros
   fs::resize_file(block, 16 * 1024 - 100);  // tensor 3's last 100 bytes: the rest of its page reads as zeros
   CHECK(testutil::firsts(r.gather(std::vector<int64_t>{2, 0, 5})) == std::vector<float>{2000, 0, 5000});
   testutil::check_error([&] { r.gather(std::vector<int64_t>{1, 3, 5}); }, Errc::kIo,
-                        block + ": block file shrank while mapped");
+                        block + ": block file shrank while it was read");
 }

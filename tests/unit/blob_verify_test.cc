@@ -5,6 +5,8 @@
 #include "tensorblob/dataset.h"
 #include "tensorblob/error.h"
 #include "tensorblob/verify.h"
+#include "tensorblob/presentation.h"
+#include "tensorblob/store.h"
 #include "test_util.h"
 
 using namespace tensorblob;
@@ -47,8 +49,10 @@ TEST_CASE("record_hashes writes a sidecar on close and verify names the first ba
   REQUIRE(bad.first_bad);
   CHECK(*bad.first_bad == 7);
   auto ds = open_dataset(dir);
-  CHECK_NOTHROW(ds->check_items(0, 7));
-  CHECK_THROWS_WITH(ds->check_items(5, 9), Catch::Contains("tensor 7 does not match its recorded hash"));
+  std::vector<std::byte> buf(ds->item_offset(10));
+  CHECK_NOTHROW(ds->read_checked(0, ds->item_offset(7), buf.data()));
+  CHECK_THROWS_WITH(ds->read_checked(ds->item_offset(5), ds->item_offset(4), buf.data()),
+                    Catch::Contains("item 7 does not match its recorded hash"));
 }
 
 TEST_CASE("without a sidecar verify reads every tensor and reports no hashes") {
@@ -72,7 +76,7 @@ TEST_CASE("update records hashes; a later change makes them stale or removes the
   {
     Blob b = Blob::open(dir, "r+");
     b.seek(2);
-    b.write(testutil::iota_f32(1, {4}, 0.5f));  // overwrite in place: .stat does not change
+    b.write(testutil::iota_f32(1, {4}, 0.5f));  // an overwrite
   }
   CHECK(!fs::exists(dir + "/.hashes.npy"));  // our writer drops hashes it invalidated
   update_blob_item_hashes(dir);
@@ -83,7 +87,7 @@ TEST_CASE("update records hashes; a later change makes them stale or removes the
   CHECK(r.ok);
   CHECK(r.stale_item_hashes);
   CHECK(!r.has_item_hashes);
-  CHECK(open_dataset(dir)->meta_yaml({}).find("stale") != std::string::npos);
+  CHECK(meta_yaml(*open_dataset(dir), {}).find("stale") != std::string::npos);
 }
 
 TEST_CASE("remove deletes the sidecar too") {

@@ -3,11 +3,14 @@
 
 #include <fcntl.h>
 
+#include <cerrno>
+
 #include <catch2/catch.hpp>
 #include <random>
 #include <thread>
 
 #include "tensorblob/blob.h"
+#include "tensorblob/storage.h"
 #include "test_util.h"
 
 using namespace tensorblob;
@@ -16,27 +19,47 @@ using testutil::TempDir;
 TEST_CASE("the cache keeps the most recently used blocks up to its capacity") {
   TempDir t;
   testutil::write_file(t / "f", std::string(4096, 'x'));
-  ScopedFd fd(::open((t / "f").c_str(), O_RDONLY));
+  auto dir = open_posix_storage(t.path());
   int loads = 0;
-  auto loader = [&] {
+  auto loader = [&]() -> std::shared_ptr<ReadableFile> {
     ++loads;
-    return std::make_shared<const Mapping>(fd.get(), 4096, t / "f");
+    return dir->open("f");
   };
+  int keys[3];
   BlockCache c(2);
-  c.get(0, loader);
-  c.get(1, loader);
-  c.get(0, loader);  // 0 is now the most recent
+  c.get(&keys[0], loader);
+  c.get(&keys[1], loader);
+  c.get(&keys[0], loader);  // 0 is now the most recent
   CHECK(loads == 2);
-  c.get(2, loader);  // evicts 1
+  c.get(&keys[2], loader);  // evicts 1
   CHECK(c.size() == 2);
-  c.get(0, loader);
+  c.get(&keys[0], loader);
   CHECK(loads == 3);
-  c.get(1, loader);
+  c.get(&keys[1], loader);
   CHECK(loads == 4);
-  c.drop_from(1);
+  c.erase(&keys[1]);
   CHECK(c.size() == 1);
   c.clear();
   CHECK(c.size() == 0);
+}
+
+TEST_CASE("out of descriptors, the cache closes the files no reader holds and tries again") {
+  TempDir t;
+  testutil::write_file(t / "f", std::string(4096, 'x'));
+  auto dir = open_posix_storage(t.path());
+  int keys[4];
+  BlockCache c(4);
+  auto held = c.get(&keys[0], [&] { return std::shared_ptr<ReadableFile>(dir->open("f")); });
+  c.get(&keys[1], [&] { return std::shared_ptr<ReadableFile>(dir->open("f")); });
+  c.get(&keys[2], [&] { return std::shared_ptr<ReadableFile>(dir->open("f")); });
+  int calls = 0;
+  auto file = c.get(&keys[3], [&]() -> std::shared_ptr<ReadableFile> {
+    if (++calls == 1) throw Error(Errc::kIo, "f: open: Too many open files", EMFILE);
+    return dir->open("f");
+  });
+  CHECK(calls == 2);
+  CHECK(file);
+  CHECK(c.size() == 2);  // the two idle files went; the one a reader holds stayed
 }
 
 TEST_CASE("the default bound is vm.max_map_count / 16") {

@@ -6,6 +6,7 @@
 #include "tensorblob/blob.h"
 #include "tensorblob/error.h"
 #include "tensorblob/npy.h"
+#include "tensorblob/store.h"
 #include "test_util.h"
 
 using namespace blobfs;
@@ -13,7 +14,8 @@ using testutil::TempDir;
 
 namespace {
 
-std::unique_ptr<Filesystem> make_fs(const TempDir& t, int64_t n, const std::string& dtype = "float32") {
+// The view a fresh mount of a new blob of n tensors shows.
+std::shared_ptr<const View> make_fs(const TempDir& t, int64_t n, const std::string& dtype = "float32") {
   tensorblob::OpenOptions o;
   o.dtype = dtype;
   o.shape = tensorblob::Shape{3};
@@ -24,10 +26,10 @@ std::unique_ptr<Filesystem> make_fs(const TempDir& t, int64_t n, const std::stri
     for (size_t i = 0; i < data.nbytes(); ++i) data.data()[i] = std::byte(i % 251);
     b.write(data);
   }
-  return std::make_unique<Filesystem>(tensorblob::open_dataset(t / "b"), Options{});
+  return Filesystem(tensorblob::open_store(t / "b"), Options{}).view();
 }
 
-std::string read_all(const Filesystem& fs, const Node& n, size_t chunk = 7) {
+std::string read_all(const View& fs, const Node& n, size_t chunk = 7) {
   std::string out;
   std::vector<char> buf(chunk);
   for (uint64_t off = 0;; off += chunk) {
@@ -55,7 +57,7 @@ TEST_CASE("tensor, range and all files hold exactly the blob's bytes") {
   CHECK(read_all(*fs, *ns.lookup("000002-000009.bin"), 5) == blob_bytes(2, 9));
   CHECK(read_all(*fs, *ns.lookup("000004-000004.bin")).empty());
   CHECK(fs->size(*ns.lookup("all.bin")) == 120);
-  CHECK(fs->attributes(*ns.lookup("000001.bin")).st_size == 12);
+  CHECK(fs->attributes(*ns.lookup("000001.bin"), 18).st_size == 12);
 }
 
 TEST_CASE(".npy files are numpy's header followed by the bytes") {
@@ -113,13 +115,14 @@ TEST_CASE("modes, owner and times come from the options and the blob") {
   o.dir_mode = 0750;
   o.uid = 1234;
   o.gid = 99;
-  Filesystem f(tensorblob::open_dataset(t / "b"), o);
-  struct stat file = f.attributes(*f.names().lookup("000000.bin"));
+  Filesystem mount(tensorblob::open_store(t / "b"), o);
+  auto v = mount.view();
+  struct stat file = v->attributes(*v->names().lookup("000000.bin"), 16);
   CHECK(file.st_mode == (S_IFREG | 0440));
   CHECK(file.st_uid == 1234);
   CHECK(file.st_gid == 99);
   CHECK(file.st_mtim.tv_sec > 1'700'000'000);
-  struct stat root = f.attributes(Node{NodeKind::kRoot});
+  struct stat root = v->attributes(Node{NodeKind::kRoot}, 1);
   CHECK(root.st_mode == (S_IFDIR | 0750));
   CHECK(root.st_ino == 1);
 }

@@ -1,4 +1,5 @@
 #include "namespace.h"
+#include "node_table.h"
 
 #include <catch2/catch.hpp>
 #include <set>
@@ -50,8 +51,8 @@ TEST_CASE("views turned off or impossible are not found") {
   Namespace no_ranges(10, 6, true, false);
   CHECK(!no_ranges.lookup("000001-000002.bin"));
   CHECK(no_ranges.lookup("000001.npy"));
-  CHECK(!no_npy.from_ino(Namespace::ino(Node{NodeKind::kItemNpy, 1, 2})));
-  CHECK(!no_ranges.from_ino(Namespace::ino(Node{NodeKind::kRangeBin, 1, 2})));
+  CHECK(!no_npy.from_ino(*Namespace::fixed_ino(Node{NodeKind::kItemNpy, 1, 2})));
+  CHECK(!no_ranges.from_ino(*Namespace::fixed_ino(Node{NodeKind::kRangeBin, 1, 2})));
 }
 
 TEST_CASE("inode numbers are distinct, stable and decode to their node") {
@@ -65,15 +66,15 @@ TEST_CASE("inode numbers are distinct, stable and decode to their node") {
     nodes.push_back({NodeKind::kRangeNpy, 0, i});
   }
   for (const auto& n : nodes) {
-    uint64_t ino = Namespace::ino(n);
+    uint64_t ino = *Namespace::fixed_ino(n);
     CHECK(seen.insert(ino).second);
     CHECK(ns.from_ino(ino) == n);
   }
-  CHECK(Namespace::ino(Node{NodeKind::kRoot}) == 1);
+  CHECK(*Namespace::fixed_ino(Node{NodeKind::kRoot}) == 1);
   CHECK(!ns.from_ino(0));
   CHECK(!ns.from_ino(5));
-  CHECK(!ns.from_ino(Namespace::ino(Node{NodeKind::kItemBin, 100, 101})));
-  CHECK(!ns.from_ino(Namespace::ino(Node{NodeKind::kRangeBin, 5, 101})));
+  CHECK(!ns.from_ino(*Namespace::fixed_ino(Node{NodeKind::kItemBin, 100, 101})));
+  CHECK(!ns.from_ino(*Namespace::fixed_ino(Node{NodeKind::kRangeBin, 5, 101})));
 }
 
 TEST_CASE("readdir lists meta.yaml, all.bin, all.npy, then every tensor in order") {
@@ -92,5 +93,41 @@ TEST_CASE("ten million tensors need no memory: the last one is pure arithmetic")
   Node last = ns.listed(ns.listed_count() - 1);
   CHECK(ns.name(last) == "9999999.bin");
   CHECK(ns.lookup("9999999.bin") == last);
-  CHECK(ns.from_ino(Namespace::ino(last)) == last);
+  CHECK(ns.from_ino(*Namespace::fixed_ino(last)) == last);
+}
+
+TEST_CASE("ranges past 2^31 are found by name and numbered by the node table, not by arithmetic") {
+  const int64_t big = int64_t{1} << 40;
+  Namespace ns(big, 6, true, true);
+  auto r = ns.lookup("3000000000-3000000005.bin");
+  REQUIRE(r);
+  CHECK(*r == Node{NodeKind::kRangeBin, 3'000'000'000, 3'000'000'005});
+  CHECK(!Namespace::fixed_ino(*r));  // a NodeTable numbers it
+  CHECK(ns.lookup("000000-" + std::to_string(big) + ".npy"));
+  CHECK(!ns.lookup("000000-" + std::to_string(big + 1) + ".bin"));
+  // The largest item's numbers stay below the dynamic space and the range bit.
+  const int64_t last = tensorblob::kMaxMountedCount - 1;
+  Namespace huge(tensorblob::kMaxMountedCount, 6, true, true);
+  const uint64_t ino = *Namespace::fixed_ino(Node{NodeKind::kItemNpy, last, last + 1});
+  CHECK(ino < Namespace::kDynamicBase);
+  CHECK(huge.from_ino(ino) == Node{NodeKind::kItemNpy, last, last + 1});
+  CHECK(!huge.from_ino(Namespace::kDynamicBase));
+  CHECK(Namespace::is_dynamic_ino(Namespace::kDynamicBase));
+  CHECK(!Namespace::is_dynamic_ino(uint64_t{1} << 63));  // encoded ranges
+}
+
+TEST_CASE("the node table hands one number per node while the kernel holds it") {
+  NodeTable t;
+  Node a{NodeKind::kRangeBin, 1, int64_t{1} << 33}, b{NodeKind::kRangeNpy, 1, int64_t{1} << 33};
+  uint64_t ia = t.acquire(a), ib = t.acquire(b);
+  CHECK(ia != ib);
+  CHECK(Namespace::is_dynamic_ino(ia));
+  CHECK(t.acquire(a) == ia);  // two lookups
+  CHECK(t.find(ia) == a);
+  t.forget(ia, 1);
+  CHECK(t.find(ia) == a);
+  t.forget(ia, 1);
+  CHECK(!t.find(ia));
+  CHECK(t.acquire(a) != ia);  // numbers are never reused
+  CHECK(t.size() == 2);
 }

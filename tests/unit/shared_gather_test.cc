@@ -166,7 +166,7 @@ TEST_CASE("a block truncated under a shared gather is an error on the caller") {
   REQUIRE(floats(r.gather(all)) == expected(all, count));  // maps every block
   const std::string last = testutil::block_path(t / "b", 7);
   fs::resize_file(last, 4096);  // the last block: taken by the helper, which walks from the back
-  CHECK_THROWS_WITH(r.gather(all), Catch::Contains(last + ": block file shrank while mapped"));
+  CHECK_THROWS_WITH(r.gather(all), Catch::Contains(last + ": block file shrank while it was read"));
 }
 
 TEST_CASE("loops after any pause find the helper, awake or asleep, and run every step once") {

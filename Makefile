@@ -184,15 +184,18 @@ demo: $(TBLOB) $(BLOBFS)
 # Installs the programs, the library and headers, the default config (as
 # $(PREFIX)/share/tensorblob/blobfs.yaml) and the systemd template unit, with
 # ExecStart pointing at the installed blobfs.
+# Every path is quoted: PREFIX and DESTDIR may hold spaces. The unit's
+# ExecStart quotes the binary's path when it has one (systemd's own syntax).
 install: $(LIB) $(TBLOB) $(BLOBFS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tensorblob \
-	  $(DESTDIR)$(PREFIX)/share/tensorblob $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/blobfs
-	install -m 755 $(TBLOB) $(BLOBFS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/tensorblob/*.h $(DESTDIR)$(PREFIX)/include/tensorblob/
-	install -m 644 conf/blobfs.yaml $(DESTDIR)$(PREFIX)/share/tensorblob/blobfs.yaml
-	sed 's|/usr/local/bin/blobfs|$(PREFIX)/bin/blobfs|' systemd/blobfs@.service > $(DESTDIR)$(UNITDIR)/blobfs@.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/blobfs@.service
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/lib" "$(DESTDIR)$(PREFIX)/include/tensorblob" \
+	  "$(DESTDIR)$(PREFIX)/share/tensorblob" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)/etc/blobfs"
+	install -m 755 $(TBLOB) $(BLOBFS) "$(DESTDIR)$(PREFIX)/bin/"
+	install -m 644 $(LIB) "$(DESTDIR)$(PREFIX)/lib/"
+	install -m 644 include/tensorblob/*.h "$(DESTDIR)$(PREFIX)/include/tensorblob/"
+	install -m 644 conf/blobfs.yaml "$(DESTDIR)$(PREFIX)/share/tensorblob/blobfs.yaml"
+	@exe='$(PREFIX)/bin/blobfs'; case "$$exe" in *" "*) exe="\"$$exe\"";; esac; \
+	  sed "s|/usr/local/bin/blobfs|$$exe|" systemd/blobfs@.service > "$(DESTDIR)$(UNITDIR)/blobfs@.service"
+	chmod 644 "$(DESTDIR)$(UNITDIR)/blobfs@.service"
 
 clean:
 	rm -rf build

@@ -1,6 +1,8 @@
 // blobfs: mounts a tensorblob directory so every tensor is a plain file.
 // Everything that can fail (options, config, the store itself) is checked
 // before mounting, so a bad start never leaves a mount behind.
+#include <malloc.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -63,6 +65,23 @@ void raise_descriptor_limit() {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+// Under an address-space limit (ulimit -v), what each worker thread reserves
+// counts: an 8 MiB stack and a 64 MiB malloc arena each would leave the
+// block mappings and libfuse's request buffers no room, and libfuse ends
+// the session when it cannot allocate a buffer. Smaller stacks (the
+// handlers need little) and fewer arenas then; nothing changes without one.
+void fit_address_space_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) == 0) {
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    pthread_setattr_default_np(&attr);
+    pthread_attr_destroy(&attr);
+  }
+  mallopt(M_ARENA_MAX, 2);
 }
 
 // Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
@@ -129,6 +148,7 @@ int run(int argc, char** argv) {
   opts.source = tensorblob::absolute_path(opts.source);
   opts.mountpoint = tensorblob::absolute_path(opts.mountpoint);
   raise_descriptor_limit();
+  fit_address_space_limit();
 
   struct stat st;
   if (::stat(opts.mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {

@@ -81,9 +81,9 @@ void install_signal_handlers(fuse_session* session, const std::string& mountpoin
   std::strncpy(g_mountpoint, mountpoint.c_str(), PATH_MAX);
   g_mountpoint[PATH_MAX] = '\0';
   for (int sig : ending_signals()) {
-    // Shells start background jobs with SIGINT ignored, yet SIGINT and
-    // SIGTERM must always unmount; other ignored signals stay ignored.
-    if (sig != SIGINT && sig != SIGTERM && inherited_ignored(sig)) continue;
+    // Shells start background jobs with SIGINT and SIGQUIT ignored, yet
+    // they must still unmount; only nohup's ignored SIGHUP is meant.
+    if (sig == SIGHUP && inherited_ignored(sig)) continue;
     set_handler(sig, on_ending);
   }
   for (int sig : kIgnored) set_handler(sig, SIG_IGN);

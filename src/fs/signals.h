@@ -3,8 +3,8 @@
 //
 //   SIGHUP SIGINT SIGTERM SIGQUIT SIGALRM SIGVTALRM SIGPROF SIGIO SIGPWR
 //   SIGSTKFLT SIGXCPU and the real-time signals: end the session cleanly
-//   (unmount, exit 0). SIGINT and SIGTERM always; the others unless the
-//   daemon was started with them ignored (nohup's SIGHUP stays ignored).
+//   (unmount, exit 0), even when inherited ignored (a shell's background
+//   job ignores SIGINT and SIGQUIT), except SIGHUP under nohup.
 //   SIGSEGV SIGBUS SIGILL SIGFPE SIGABRT SIGTRAP SIGSYS sent by another
 //   process (kill): the same. Raised by a real fault here: the mount is
 //   detached first (so no stale mount is left), then the process dies as it

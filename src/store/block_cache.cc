@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <fstream>
 
 #include "tensorblob/error.h"
@@ -23,15 +25,21 @@ std::shared_ptr<ReadableFile> BlockCache::get(const void* key, const Loader& loa
     }
   }
   std::shared_ptr<ReadableFile> file;
-  try {
-    file = load();
-  } catch (const Error& e) {
-    if (!out_of_descriptors(e)) throw;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      drop_idle_locked();
+  // Out of descriptors: close what no reader holds and try again; when
+  // readers hold every cached file (a tight limit, many threads), wait a
+  // little for one to let go. After about 100 ms the caller gets EMFILE.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      file = load();
+      break;
+    } catch (const Error& e) {
+      if (!out_of_descriptors(e) || attempt >= 100) throw;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        drop_idle_locked();
+      }
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    file = load();  // still failing: the caller gets EMFILE, naming the file
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(key);

@@ -7,12 +7,14 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <cstring>
 
@@ -71,6 +73,23 @@ ScopedFd open_regular(int dir_fd, const std::string& name, const std::string& pa
   return owned;
 }
 
+// Whether mapping `size` more bytes leaves the process room under its
+// address-space limit (ulimit -v) for everything else it allocates: a third
+// of the limit, at least 64 MiB. A daemon whose readers held mappings up to
+// the limit would fail its own next allocation (libfuse's buffers) instead.
+bool address_space_allows(uint64_t size) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return true;
+  const uint64_t limit = rl.rlim_cur, headroom = std::max<uint64_t>(uint64_t{64} << 20, limit / 3);
+  uint64_t pages = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  const uint64_t used = pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return used + size + headroom <= limit;
+}
+
 // The mapping of a whole file, shared by the file and every view into it.
 struct MappedRegion {
   void* addr = nullptr;
@@ -84,10 +103,10 @@ class PosixReadableFile final : public ReadableFile {
  public:
   PosixReadableFile(ScopedFd fd, std::string path, uint64_t size, Access access)
       : fd_(std::move(fd)), path_(std::move(path)), size_(size) {
-    if (access == Access::kMapped && size_ > 0) {
+    if (access == Access::kMapped && size_ > 0 && address_space_allows(size_)) {
       void* addr = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
-      // Out of address space (ulimit -v, a 32-bit process): read with pread
-      // instead; slower, never an error.
+      // Out of address space (ulimit -v): read with pread instead; slower,
+      // never an error.
       if (addr != MAP_FAILED) {
         region_ = std::make_shared<MappedRegion>();
         region_->addr = addr;

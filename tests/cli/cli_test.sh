@@ -306,4 +306,145 @@ PY
   grep -qx "trail_shape: \[4\]" "$T/info" || fail "info trail"
 }
 
+test_export_writes_through_devices_fifos_and_symlinks_and_replaces_only_files() {
+  make_blob "$T/b" 20
+  "$TBLOB" export "$T/b" "$T/want.npy" || fail "export to a new file"
+  # A device: written into (and still a device afterwards). A node of our
+  # own for /dev/full's device: a regression must not replace the system's.
+  mknod "$T/full" c 1 7 || fail "mknod"
+  expect_exit 3 "No space left on device" "$TBLOB" export "$T/b" "$T/full"
+  [[ -c $T/full ]] || fail "the device was replaced by a file"
+  # A FIFO: streamed to its reader.
+  mkfifo "$T/fifo"
+  cat "$T/fifo" > "$T/from_fifo" &
+  local reader=$!
+  "$TBLOB" export "$T/b" "$T/fifo" || fail "export into a FIFO"
+  wait "$reader"
+  [[ -p $T/fifo ]] || fail "the FIFO was replaced"
+  cmp -s "$T/from_fifo" "$T/want.npy" || fail "the FIFO's reader got other bytes"
+  # A symbolic link: followed; the file it names is replaced, the link stays.
+  echo old > "$T/target.npy"
+  ln -s target.npy "$T/link.npy"
+  "$TBLOB" export "$T/b" "$T/link.npy" || fail "export through a symlink"
+  [[ -L $T/link.npy ]] || fail "the symlink was replaced"
+  cmp -s "$T/target.npy" "$T/want.npy" || fail "the symlink's target was not written"
+  # /dev/stdout, into a file and into a pipe.
+  "$TBLOB" export "$T/b" /dev/stdout > "$T/stdout.npy" || fail "export to /dev/stdout"
+  cmp -s "$T/stdout.npy" "$T/want.npy" || fail "/dev/stdout into a file"
+  "$TBLOB" export "$T/b" /dev/stdout | cat > "$T/piped.npy" || fail "export to /dev/stdout | cat"
+  cmp -s "$T/piped.npy" "$T/want.npy" || fail "/dev/stdout into a pipe"
+  # A regular file keeps its mode when it is replaced.
+  chmod 600 "$T/want.npy"
+  "$TBLOB" export "$T/b" "$T/want.npy" || fail "export over a file"
+  [[ $(stat -c %a "$T/want.npy") == 600 ]] || fail "mode not kept: $(stat -c %a "$T/want.npy")"
+  ln -s nowhere.npy "$T/dangling.npy"
+  expect_exit 2 "dangling symbolic link" "$TBLOB" export "$T/b" "$T/dangling.npy"
+  expect_exit 2 "is a directory" "$TBLOB" export "$T/b" "$T"
+  [[ -e $T/nowhere.npy ]] && fail "wrote through a dangling symlink"
+  ls -a "$T" | grep -q '\.tmp\.' && fail "temporaries left: $(ls -a "$T")"
+  true
+}
+
+test_a_failed_write_of_the_output_is_exit_3_and_a_closed_pipe_ends_quietly() {
+  make_blob "$T/b" 5
+  "$TBLOB" info "$T/b" > /dev/full 2>"$T/err"; [[ $? -eq 3 ]] || fail "info > /dev/full did not exit 3"
+  grep -qx "tblob: stdout: write: No space left on device" "$T/err" || fail "message: $(cat "$T/err")"
+  "$TBLOB" verify "$T/b" > /dev/full 2>"$T/err"; [[ $? -eq 3 ]] || fail "verify > /dev/full: $(cat "$T/err")"
+  "$TBLOB" cat "$T/b" 2 > /dev/full 2>"$T/err"; [[ $? -eq 3 ]] || fail "cat > /dev/full: $(cat "$T/err")"
+  "$TBLOB" --help > /dev/full 2>/dev/null; [[ $? -eq 3 ]] || fail "--help > /dev/full"
+  # A reader that stops early: exit 0, nothing on stderr.
+  make_blob "$T/big" 200000 float32 64 8192
+  "$TBLOB" cat "$T/big" 3 2>"$T/err" | head -c1 >/dev/null
+  [[ ${PIPESTATUS[0]} -eq 0 && ! -s $T/err ]] || fail "cat | head -c1: exit ${PIPESTATUS[0]}, $(cat "$T/err")"
+  "$TBLOB" export "$T/big" /dev/stdout 2>"$T/err" | head -c1 >/dev/null
+  [[ ${PIPESTATUS[0]} -eq 0 && ! -s $T/err ]] || fail "export | head -c1: exit ${PIPESTATUS[0]}, $(cat "$T/err")"
+  "$TBLOB" info "$T/big" 2>"$T/err" | head -c1 >/dev/null
+  [[ ${PIPESTATUS[0]} -eq 0 && ! -s $T/err ]] || fail "info | head -c1"
+}
+
+test_import_checks_every_file_before_it_creates_the_blob() {
+  "$PY" -c "
+import numpy as np
+np.save('$T/a.npy', np.ones((3, 4), np.float32))
+np.save('$T/bad.npy', np.ones((3, 5), np.float32))
+np.save('$T/fortran.npy', np.asfortranarray(np.ones((3, 4), np.float32)))"
+  expect_exit 3 "bad.npy: shape (3, 5) is neither (4,) nor" "$TBLOB" import "$T/new" "$T/a.npy" "$T/bad.npy" --create
+  [[ -e $T/new ]] && fail "a refused import --create left $T/new"
+  expect_exit 3 "fortran.npy: Fortran-order arrays are not supported" "$TBLOB" import "$T/new" "$T/a.npy" "$T/fortran.npy" --create
+  [[ -e $T/new ]] && fail "left $T/new"
+  mkfifo "$T/fifo.npy"
+  expect_exit 3 "fifo.npy: not a regular file (a FIFO)" timeout 10 "$TBLOB" import "$T/new" "$T/a.npy" "$T/fifo.npy" --create
+  [[ -e $T/new ]] && fail "left $T/new"
+  "$TBLOB" import "$T/new" "$T/a.npy" --create || fail "a good import"
+}
+
+test_imports_killed_at_random_leave_strays_that_verify_lists_and_the_next_writer_removes() {
+  "$PY" -c "import numpy as np; np.save('$T/big.npy', np.ones((40000, 768), np.float32))"  # 123 MB
+  "$TBLOB" create "$T/b" --dtype float32 --shape 768 --block-size 1024 || fail "create"
+  local i
+  for i in 1 2 3 4 5 6; do
+    "$TBLOB" import "$T/b" "$T/big.npy" &
+    local pid=$!
+    sleep "0.$((RANDOM % 3 + 1))"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  local count
+  count=$("$TBLOB" info "$T/b" | sed -n 's/^count: //p')
+  [[ -n $count ]] || fail "the blob does not open"
+  "$TBLOB" verify "$T/b" >/dev/null 2>"$T/err" || fail "verify failed: $(cat "$T/err")"
+  local listed stray
+  listed=$("$PY" -c "import json; print(len(json.load(open('$T/b/.stat'))['bds']))")
+  stray=$(( $(ls "$T/b" | wc -l) - listed ))
+  if ((stray > 0)); then
+    grep -q "files (.* bytes) that no commit lists" "$T/err" || fail "verify did not report $stray strays: $(cat "$T/err")"
+  fi
+  echo "    $stray stray block files after six killed imports ($count tensors committed)" >&2
+  "$TBLOB" import "$T/b" "$T/big.npy" 2>/dev/null | true  # a writer opens the blob...
+  "$TBLOB" truncate "$T/b" "$count" || fail "truncate"      # ...and another
+  listed=$("$PY" -c "import json; print(len(json.load(open('$T/b/.stat'))['bds']))")
+  [[ $(ls "$T/b" | wc -l) -eq $listed ]] || fail "strays left after a writer opened it: $(ls "$T/b" | wc -l) files, $listed listed"
+  "$TBLOB" verify "$T/b" >/dev/null 2>"$T/err" || fail "verify"
+  [[ ! -s $T/err ]] || fail "verify still warns: $(cat "$T/err")"
+}
+
+test_huge_tensors_reserve_disk_as_they_grow_not_a_block_ahead() {
+  "$PY" -c "import numpy as np; np.save('$T/two.npy', np.ones((2, 1 << 20), np.float32))"  # two 4 MiB tensors
+  "$TBLOB" import "$T/b" "$T/two.npy" --create || fail "import"
+  local kib
+  kib=$(du -sk "$T/b" | cut -f1)
+  ((kib < 32 * 1024)) || fail "$kib KiB on disk for 8 MiB of tensors (a 32 GiB block reserved?)"
+  "$TBLOB" verify "$T/b" >/dev/null || fail "verify"
+}
+
+test_a_damaged_sidecar_is_reported_ignored_and_rewritten() {
+  make_blob "$T/b" 12
+  "$TBLOB" verify --update "$T/b" >/dev/null || fail "verify --update"
+  head -c 100 "$T/b/.hashes.npy" > "$T/short"
+  local bad
+  for bad in empty garbage short; do
+    case $bad in
+      empty) : > "$T/b/.hashes.npy" ;;
+      garbage) echo "not numpy" > "$T/b/.hashes.npy" ;;
+      short) cp "$T/short" "$T/b/.hashes.npy" ;;
+    esac
+    "$TBLOB" info "$T/b" > "$T/info" || fail "info refused the blob ($bad sidecar)"
+    grep -q "^hash: .*damaged: .*hashes.npy" "$T/info" || fail "info does not say the sidecar is damaged: $(grep hash "$T/info")"
+    "$TBLOB" cat "$T/b" 3 | cmp -s - <("$PY" -c "import numpy as np, sys; sys.stdout.buffer.write(np.load('$T/src_b.npy')[3].tobytes())") ||
+      fail "cat ($bad sidecar)"
+    "$TBLOB" verify "$T/b" >/dev/null 2>"$T/err" || fail "verify ($bad sidecar)"
+    grep -q "warning: per-item hashes damaged" "$T/err" || fail "verify does not warn: $(cat "$T/err")"
+    "$TBLOB" verify --update "$T/b" >/dev/null || fail "verify --update could not repair a $bad sidecar"
+    "$TBLOB" verify "$T/b" | grep -q "matched their recorded hashes" || fail "not repaired"
+  done
+}
+
+test_make_install_with_a_space_in_prefix() {
+  make -s -C "$ROOT" "${MAKE_BUILD_ARGS[@]}" install DESTDIR="$T/dest dir" PREFIX="/opt/my tools" >/dev/null ||
+    fail "make install with spaces"
+  [[ -x "$T/dest dir/opt/my tools/bin/blobfs" ]] || fail "blobfs not installed"
+  grep -q '^ExecStart="/opt/my tools/bin/blobfs" -f ' "$T/dest dir/etc/systemd/system/blobfs@.service" ||
+    fail "ExecStart: $(grep ExecStart "$T/dest dir/etc/systemd/system/blobfs@.service")"
+}
+
 run_tests

@@ -2,10 +2,15 @@
 """Writes tests/hostile/cases/: one directory per malformed input, named for
 what is wrong with it, each with an `expect` file the runner checks:
 
-    run: info | verify | blobfs-config     what to run on it
+    run: info | verify | cat | import | blobfs-config | blobfs-source |
+         mount-name | signal | limit-as | limit-nofile
     path: the argument (relative to the case directory)
-    exit: the exit code wanted
+    exit: the exit code wanted (mount-name: an errno name; signal: "ends"
+          or "ignored"; limit-*: 0 when every tensor read back right)
     message: text the one-line error must contain
+    special: NAME KIND   (any number) after copying, NAME is replaced by a
+          special file that git cannot hold: fifo, chardev (like /dev/zero),
+          socket, dir, or fifo-as-config (an absolute path: the run uses it)
 
 Run it again only to change the set; the cases themselves are committed.
 Needs Debian's python3-numpy (for npy inputs).
@@ -20,8 +25,8 @@ CONF = ('{\n  "__notes__": {\n    "args": [],\n    "class_name": "TensorBlob",\n
 B0, B1 = "0a0a0a0a-0000-4000-8000-000000000000", "1b1b1b1b-0000-4000-8000-000000000000"
 cases = []
 
-def case(name, files, run, path, code, message):
-    cases.append((name, files, run, path, code, message))
+def case(name, files, run, path, code, message, special=()):
+    cases.append((name, files, run, path, code, message, special))
 
 def blob(conf=CONF, stat=None, blocks=None, extra=None):
     files = {".conf": conf.encode() if isinstance(conf, str) else conf}
@@ -139,8 +144,55 @@ case("name_one_past_the_end", name("000010.bin"), "mount-name", "name", "ENOENT"
 case("name_range_one_past_the_end", name("000000-000011.bin"), "mount-name", "name", "ENOENT", "No such file")
 case("name_range_reversed", name("000005-000004.npy"), "mount-name", "name", "ENOENT", "No such file")
 
+# Special files in every position: nothing may block on them, and each is
+# refused by name (a sidecar is optional: reported as damaged, not fatal).
+for kind in ("fifo", "chardev", "socket"):
+    what = {"fifo": "a FIFO", "chardev": "a character device", "socket": "a socket"}[kind]
+    case(f"special_conf_{kind}", blob(stat=GOOD_STAT), "info", ".", 3, f".conf: not a regular file ({what})", [(".conf", kind)])
+    case(f"special_stat_{kind}", blob(stat=GOOD_STAT), "info", ".", 3, f".stat: not a regular file ({what})", [(".stat", kind)])
+    case(f"special_block_{kind}", blob(stat=GOOD_STAT), "verify", ".", 3, f"{B1}: block file is not a regular file ({what})", [(B1, kind)])
+    case(f"special_block_{kind}_cat", blob(stat=GOOD_STAT), "cat", ".", 3, f"{B1}: block file is not a regular file ({what})", [(B1, kind)])
+    case(f"special_sidecar_{kind}", blob(stat=GOOD_STAT), "info", ".", 0, "", [(".hashes.npy", kind)])
+    case(f"special_ragged_json_{kind}", ds(), "info", "d", 3, f"d.json: not a regular file ({what})", [("d.json", kind)])
+    case(f"special_ragged_dat_{kind}", ds(), "info", "d", 3, f"d.dat: not a regular file ({what})", [("d.dat", kind)])
+    case(f"special_ragged_starts_{kind}", ds(), "info", "d", 3, f"d.starts.npy: not a regular file ({what})", [("d.starts.npy", kind)])
+    case(f"special_ragged_sidecar_{kind}", ds(), "info", "d", 0, "", [("d.hashes.npy", kind)])
+    case(f"special_config_{kind}", {}, "blobfs-config", "c.yaml", 2, f"c.yaml: cannot read the config file (not a regular file ({what}))", [("c.yaml", kind)])
+    case(f"special_import_input_{kind}", {}, "import", "in.npy", 3, f"in.npy: not a regular file ({what})", [("in.npy", kind)])
+case("special_config_dir", {"c.yaml/keep": b""}, "blobfs-config", "c.yaml", 2, "c.yaml: cannot read the config file (not a regular file (a directory))")
+case("special_config_dev_zero", {}, "blobfs-config", "/dev/zero", 2, "/dev/zero: cannot read the config file (not a regular file (a character device))")
+case("config_huge", cfg("# " + "x" * (1 << 20) + "\n"), "blobfs-config", "c.yaml", 2, "c.yaml: cannot read the config file (file is larger than 1048576 bytes)")
+case("special_source_fifo", {}, "blobfs-source", "src", 3, "src: no such blob or ragged dataset", [("src", "fifo")])
+
+# Sidecar damage: reported and ignored for reading; verify_on_read refuses to mount.
+SIDE = {"len": 3, "bds": [B0, B1]}
+for name, content in [("empty", b""), ("garbage", b"not numpy at all"), ("short", npy(np.zeros((4, 16), np.uint8))[:-5]),
+                      ("wrong_shape", npy(np.zeros((4, 8), np.uint8)))]:
+    files = blob(stat=GOOD_STAT, extra={".hashes.npy": content})
+    case(f"sidecar_{name}", files, "info", ".", 0, "")
+    case(f"sidecar_{name}_verify_on_read", files, "blobfs-source", ". -o verify_on_read=true", 3, "verify_on_read needs current per-item hashes, and they are damaged")
+case("sidecar_missing_verify_on_read", blob(stat=GOOD_STAT), "blobfs-source", ". -o verify_on_read=true", 3, "verify_on_read needs current per-item hashes, and they are none recorded")
+
+# Signals sent to a daemon serving conformance/tensorblob/f32_3blocks: each
+# ends it cleanly (unmounted, exit 0) or is ignored (still serving).
+for sig in ["HUP", "INT", "TERM", "QUIT", "ALRM", "VTALRM", "PROF", "IO", "PWR", "STKFLT", "XCPU", "RTMIN", "RTMIN+7",
+            "RTMAX", "SEGV", "BUS", "ILL", "FPE", "ABRT", "TRAP", "SYS"]:
+    case("signal_" + sig.replace("+", "_plus_"), {}, "signal", sig, "ends", "")
+for sig in ["USR1", "USR2", "PIPE", "XFSZ", "CHLD", "URG", "WINCH", "CONT"]:
+    case("signal_" + sig, {}, "signal", sig, "ignored", "")
+
+# Limits: a blob of 32 sparse 64 MiB blocks (2 GiB) served under a small
+# address space (mmap fails: reads fall back to pread), also with one cached
+# block; and many blocks under a low descriptor limit with clone_fd.
+case("limit_address_space", {}, "limit-as", "262144", 0, "")
+case("limit_address_space_one_cached_block", {}, "limit-as", "262144 -o max_cached_blocks=1", 0, "")
+# (soft 12: libfuse's clones alone would use it up; blobfs raises the soft
+# limit to the hard one. 16/16: both low, the cache must live within them.)
+case("limit_descriptors_soft_clone_fd", {}, "limit-nofile", "12 -o clone_fd=true,threads=8", 0, "")
+case("limit_descriptors_hard_clone_fd", {}, "limit-nofile", "16/16 -o clone_fd=true,threads=8", 0, "")
+
 shutil.rmtree(OUT, ignore_errors=True)
-for name, files, run, path, code, message in cases:
+for name, files, run, path, code, message, special in cases:
     d = os.path.join(OUT, name)
     os.makedirs(d)
     for rel, content in files.items():
@@ -153,4 +205,6 @@ for name, files, run, path, code, message in cases:
             open(p, "wb").write(content)
     with open(os.path.join(d, "expect"), "w") as f:
         f.write(f"run: {run}\npath: {path}\nexit: {code}\nmessage: {message}\n")
+        for target, kind in special:
+            f.write(f"special: {target} {kind}\n")
 print(f"{len(cases)} cases written to {OUT}")

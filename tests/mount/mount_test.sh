@@ -304,8 +304,9 @@ test_restart_after_a_killed_daemon_replaces_its_stale_mount() {
   ls "$T/m" >/dev/null 2>&1 && fail "expected a stale mount after SIGKILL"
   "$BLOBFS" "$T/b" "$T/m" -f 2>>"$T/blobfs.log" &
   _pids+=("$!")
-  # /proc/mounts lists the stale mount too: wait until the directory answers.
-  wait_until bash -c "ls '$T/m' >/dev/null 2>&1" || fail "no new mount over the stale one"
+  # /proc/mounts lists the stale mount too, and between its removal and the
+  # new mount the bare directory answers: wait until a tensor file does.
+  wait_until test -f "$T/m/000001.bin" || fail "no new mount over the stale one"
   cmp -s "$T/m/000001.bin" <("$TBLOB" cat "$T/b" 1) || fail "remounted blob does not read"
   grep -q "removing the stale mount" "$T/blobfs.log" || fail "no log line about the stale mount"
 }
@@ -599,6 +600,171 @@ b = bytearray(open('$T/d.dat', 'rb').read()); b[12 * 16 + 5] ^= 0x40; open('$T/d
     cmp -s "$T/checked/$(printf %06d $i).bin" <("$TBLOB" cat "$T/d" $i) || fail "item $i should still read"
   done
   grep -q "item 3 does not match its recorded hash" "$T/blobfs.log" || fail "no log line naming item 3"
+}
+
+test_verify_on_read_checks_every_read_that_reaches_the_daemon() {
+  # A flipped byte after a first good read must still be EIO once the
+  # kernel's cache is dropped: nothing is remembered as "verified once".
+  "$TBLOB" build "$T/d" "$PICO"/inputs/f32_ragged/item_*.npy || fail "build"
+  make_blob "$T/b" 30 float32 16 8
+  "$TBLOB" verify --update "$T/b" >/dev/null || fail "verify --update"
+  mount_fg "$T/d" "$T/md" -o verify_on_read=true
+  mount_fg "$T/b" "$T/mb" -o verify_on_read=true
+  cmp -s "$T/md/000003.bin" <("$TBLOB" cat "$T/d" 3) || fail "ragged item 3 before the flip"
+  cmp -s "$T/mb/000012.bin" <("$TBLOB" cat "$T/b" 12) || fail "tensor 12 before the flip"
+  local block
+  block=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][1])")  # tensors 8..15
+  "$PY" - "$T/d.dat" "$T/b/$block" <<'PY'
+import sys
+for path, at in ((sys.argv[1], 12 * 16 + 5), (sys.argv[2], 4 * 64 + 9)):  # ragged item 3; tensor 12
+    with open(path, "r+b") as f:   # in place: same inode, the daemon's mapping sees it
+        f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x40]))
+PY
+  echo 3 > /proc/sys/vm/drop_caches
+  cat "$T/md/000003.bin" >/dev/null 2>&1 && fail "ragged item 3 served after its byte flipped"
+  cat "$T/mb/000012.bin" >/dev/null 2>&1 && fail "tensor 12 served after its byte flipped"
+  dd if="$T/mb/all.bin" bs=64 skip=12 count=1 of=/dev/null status=none 2>/dev/null && fail "all.bin served tensor 12"
+  cmp -s "$T/mb/000013.bin" <("$TBLOB" cat "$T/b" 13) || fail "tensor 13 no longer reads"
+  grep -q "item 12 does not match its recorded hash" "$T/blobfs.log" || fail "no log line naming tensor 12"
+  # The race the bug lost: a byte toggled while readers read, each read
+  # dropping the file's cached pages first. Every read is right or EIO.
+  "$PY" - "$T/mb" "$T/b/$block" "$T/src_b.npy" <<'PY' || fail "a wrong byte was served"
+import os, sys, threading, time, numpy as np
+m, block, src = sys.argv[1], sys.argv[2], np.load(sys.argv[3])
+want = src[12].tobytes()
+stop = time.time() + 2
+def toggle():
+    with open(block, "r+b") as f:
+        while time.time() < stop:
+            f.seek(4 * 64 + 9); b = f.read(1); f.seek(4 * 64 + 9); f.write(bytes([b[0] ^ 0x40])); f.flush()
+t = threading.Thread(target=toggle); t.start()
+good = wrong = eio = 0
+while time.time() < stop:
+    fd = os.open(f"{m}/000012.bin", os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    try:
+        got = os.pread(fd, 64, 0)
+        if got == want: good += 1
+        else: wrong += 1
+    except OSError:
+        eio += 1
+    os.close(fd)
+t.join()
+print(f"    toggled byte: {good} right, {eio} EIO, {wrong} wrong", file=sys.stderr)
+sys.exit(1 if wrong else 0)
+PY
+  kill -0 "$PID" || fail "daemon died"
+}
+
+test_sidecar_cut_while_mounted_costs_eio_not_the_daemon() {
+  make_blob "$T/b" 40 float32 256 8
+  "$TBLOB" verify --update "$T/b" >/dev/null || fail "verify --update"
+  mount_fg "$T/b" "$T/m" -o verify_on_read=true
+  cat "$T/m/000001.bin" >/dev/null || fail "first read"
+  cp "$T/b/.hashes.npy" "$T/backup.npy"
+  truncate -s 100 "$T/b/.hashes.npy"          # what cp backup/.hashes.npy blob/ does first
+  cat "$T/m/000030.bin" >/dev/null 2>&1 && fail "a read checked against a cut sidecar succeeded"
+  kill -0 "$PID" 2>/dev/null || fail "the daemon died (SIGBUS from the sidecar?)"
+  cp "$T/backup.npy" "$T/b/.hashes.npy"       # ...and then writes it whole again
+  cmp -s "$T/m/000031.bin" <("$TBLOB" cat "$T/b" 31) || fail "no read once the sidecar is whole again"
+  is_mounted "$T/m" || fail "mount gone"
+}
+
+test_relative_paths_in_daemon_and_foreground_mode() {
+  # The daemon works from /: a relative source or mountpoint must still
+  # serve, and SIGTERM must still unmount.
+  "$PY" -c "import numpy as np; [np.save('$T/i%d.npy' % i, np.full((3 + i, 2), i, np.float32)) for i in range(5)]"
+  (cd "$T" && "$TBLOB" build d i0.npy i1.npy i2.npy i3.npy i4.npy) || fail "build"
+  mkdir -p "$T/m1" "$T/m2"
+  _mounts+=("$T/m1" "$T/m2")
+  (cd "$T" && "$BLOBFS" d m1 2>>"$T/blobfs.log") || fail "daemon mode with relative paths"
+  local pid
+  pid=$(pgrep -f "^$BLOBFS d m1$") || fail "no daemon"
+  _pids+=("$pid")
+  local i
+  for i in 0 2 4; do cmp -s "$T/m1/00000$i.bin" <("$TBLOB" cat "$T/d" $i) || fail "item $i (daemon mode)"; done
+  (cd "$T" && exec "$BLOBFS" d m2 -f 2>>"$T/blobfs.log") &
+  local fg=$!
+  _pids+=("$fg")
+  wait_until is_mounted "$T/m2" || fail "foreground mode with relative paths"
+  cmp -s "$T/m2/000003.bin" <("$TBLOB" cat "$T/d" 3) || fail "item 3 (foreground)"
+  ! grep -q "shrank" "$T/blobfs.log" || fail "false 'shrank' errors: $(cat "$T/blobfs.log")"
+  kill -TERM "$pid" "$fg"
+  wait_until bash -c "! kill -0 $pid 2>/dev/null && ! kill -0 $fg 2>/dev/null" || fail "SIGTERM did not end them"
+  is_mounted "$T/m1" && fail "stale mount after SIGTERM (daemon mode)"
+  is_mounted "$T/m2" && fail "stale mount after SIGTERM (foreground)"
+  ls "$T/m1" "$T/m2" >/dev/null || fail "mountpoints broken"
+}
+
+test_a_fifo_block_is_eio_at_once_and_blocks_nothing_else() {
+  make_blob "$T/b" 30 float32 4 8
+  local block
+  block=$("$PY" -c "import json; print(json.load(open('$T/b/.stat'))['bds'][1])")
+  rm "$T/b/$block" && mkfifo "$T/b/$block"
+  mount_fg "$T/b" "$T/m"
+  local i
+  for i in 1 2 3; do
+    timeout 5 cat "$T/m/000009.bin" >/dev/null 2>"$T/err"; local rc=$?
+    [[ $rc -ne 124 ]] || fail "a read of the FIFO block hung"
+    grep -q "Input/output error" "$T/err" || fail "expected EIO: $(cat "$T/err")"
+  done
+  timeout 5 cmp -s "$T/m/000001.bin" <("$TBLOB" cat "$T/b" 1) || fail "block 0 no longer reads"
+  timeout 5 cmp -s "$T/m/000020.bin" <("$TBLOB" cat "$T/b" 20) || fail "block 2 no longer reads"
+  grep -q "block file is not a regular file (a FIFO)" "$T/blobfs.log" || fail "no log line"
+  kill -TERM "$PID"
+  wait_until bash -c "! kill -0 $PID 2>/dev/null" || fail "the daemon survived SIGTERM"
+}
+
+test_a_ragged_dataset_rebuilt_under_a_frozen_mount_serves_the_old_one() {
+  "$PY" -c "import numpy as np; [np.save('$T/a%d.npy' % i, np.full((500, 4), i, np.float32)) for i in range(6)]
+[np.save('$T/b%d.npy' % i, np.full((300, 4), 10 + i, np.float32)) for i in range(6)]"
+  "$TBLOB" build "$T/d" "$T"/a*.npy || fail "build"
+  "$TBLOB" cat "$T/d" 4 > "$T/old4"
+  mount_fg "$T/d" "$T/m"
+  cmp -s "$T/m/000004.bin" "$T/old4" || fail "before the rebuild"
+  "$TBLOB" build "$T/d" "$T"/b*.npy || fail "rebuild"
+  echo 3 > /proc/sys/vm/drop_caches
+  cmp -s "$T/m/000004.bin" "$T/old4" || fail "the old dataset's item 4 is gone or wrong: $(tail -2 "$T/blobfs.log")"
+  cmp -s "$T/m/000005.bin" <("$PY" -c "import numpy as np, sys; sys.stdout.buffer.write(np.full((500, 4), 5, np.float32).tobytes())") ||
+    fail "item 5 of the old dataset"
+  ! grep -q "error" "$T/blobfs.log" || fail "errors logged: $(cat "$T/blobfs.log")"
+}
+
+test_counts_past_what_a_mount_numbers_are_refused_and_big_ranges_served() {
+  # Blobs described by their .stat alone (reads would fail: the block is
+  # short), to test what is promised without writing exabytes.
+  mk() {
+    "$PY" - "$1" "$2" <<'PY'
+import json, os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(d)
+conf = {"__notes__": {"args": [], "class_name": "TensorBlob", "kwargs": {}, "using_default_values": []},
+        "block_size": 1 << 62, "dtype": "uint8", "shape": []}
+open(f"{d}/.conf", "w").write(json.dumps(conf, indent=2, sort_keys=True) + "\n")
+name = "0a0a0a0a-0000-4000-8000-000000000000"
+open(f"{d}/{name}", "wb").close()
+open(f"{d}/.stat", "w").write(json.dumps({"len": n, "bds": [name]}, separators=(",", ":")))
+PY
+  }
+  mk "$T/huge" $((1 << 62))
+  mkdir -p "$T/m0"
+  local out rc
+  out=$("$BLOBFS" "$T/huge" "$T/m0" 2>&1); rc=$?
+  [[ $rc -eq 3 && $out == *"are more than a mount serves (2305843009213693951, 2^61 - 1)"* ]] || fail "2^62 tensors: $rc $out"
+  is_mounted "$T/m0" && fail "mounted anyway"
+  local max=$(((1 << 61) - 1))
+  mk "$T/max" "$max"
+  mount_fg "$T/max" "$T/m"
+  [[ $(stat -c %s "$T/m/$((max - 1)).bin") == 1 ]] || fail "the last tensor"
+  [[ $(stat -c %s "$T/m/000000-$max.bin") == "$max" ]] || fail "the range of everything"
+  [[ $(stat -c %s "$T/m/3000000000-3000000005.bin") == 5 ]] || fail "a range past 2^31"
+  local a b c
+  a=$(stat -c %i "$T/m/3000000000-3000000005.bin"); b=$(stat -c %i "$T/m/3000000000-3000000005.npy")
+  c=$(stat -c %i "$T/m/$((max - 1)).bin")
+  [[ $a != "$b" && $a != "$c" && $b != "$c" ]] || fail "inode numbers collide: $a $b $c"
+  [[ -e $T/m/000000-$((max + 1)).bin ]] && fail "a range past the end exists"
+  grep -q "count: $max" "$T/m/meta.yaml" || fail "meta.yaml count"
+  true
 }
 
 run_tests

@@ -147,7 +147,8 @@ TEST_CASE("a writer killed during overwrites leaves the previous commit byte-exa
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) overwrite_loop(p);
-    std::this_thread::sleep_for(std::chrono::microseconds(300 + rng() % 4000));
+    // A commit here syncs up to 20 files: milliseconds on a busy disk.
+    std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % 30000));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);

@@ -43,7 +43,8 @@ CLI_OBJS   := $(CLI_SRCS:%.cc=$(BUILD)/%.o)
 TBLOB      := $(BUILD)/tblob
 FS_SRCS    := $(wildcard src/fs/*.cc)
 FS_OBJS    := $(FS_SRCS:%.cc=$(BUILD)/%.o)
-FS_LIB_OBJS := $(filter-out $(BUILD)/src/fs/main.o $(BUILD)/src/fs/fuse_ops.o $(BUILD)/src/fs/signals.o,$(FS_OBJS))
+FS_LIB_OBJS := $(filter-out $(BUILD)/src/fs/main.o $(BUILD)/src/fs/fuse_ops.o $(BUILD)/src/fs/signals.o \
+                 $(BUILD)/src/fs/refresher.o,$(FS_OBJS))
 BLOBFS     := $(BUILD)/blobfs
 UNIT_SRCS  := $(wildcard tests/unit/*.cc)
 UNIT_OBJS  := $(UNIT_SRCS:%.cc=$(BUILD)/%.o)

@@ -13,6 +13,7 @@ if [[ -n ${TBLOB_SANITIZED:-} ]]; then
 fi
 BLOBFS=$BUILD/blobfs
 TBLOB=$BUILD/tblob
+BLOB_WRITE=$BUILD/tests/blob_write  # a writer of ours (tests/conformance/blob_write.cc)
 PY=/usr/bin/python3   # Debian's python3 with numpy
 
 _mounts=()
@@ -71,6 +72,32 @@ np.save(path, a)
 PY
   "$TBLOB" create "$dir" --dtype "$dt" --shape "$shape" --block-size "$block" || fail "tblob create failed"
   "$TBLOB" import "$dir" "$npy" || fail "tblob import failed"
+}
+
+# py_write DIR FIRST N SALT: what Python tensorblob's writer does to a blob
+# of make_blob's values: tensors FIRST..FIRST+N-1 := i * 1000 + j + SALT,
+# written into their blocks where they stand (new blocks created as torch
+# does), then .stat rewritten in place (open, truncate, write: same inode).
+py_write() {
+  "$PY" - "$@" <<'PY' || fail "py_write $*"
+import json, math, os, sys, uuid, numpy as np
+d, first, n, salt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+conf = json.load(open(f"{d}/.conf")); st = json.load(open(f"{d}/.stat"))
+B, shape = conf["block_size"], tuple(conf["shape"])
+per = math.prod(shape); dt = np.dtype({"int32": "<i4", "int64": "<i8", "float32": "<f4", "float64": "<f8"}[conf["dtype"]])
+item = per * dt.itemsize
+for i in range(first, first + n):
+    b = i // B
+    if b == len(st["bds"]):
+        name = str(uuid.uuid4()); fd = os.open(f"{d}/{name}", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.ftruncate(fd, B * item); os.pwrite(fd, b"\0", 0); os.close(fd); st["bds"].append(name)
+    row = (np.arange(per, dtype=np.int64) + i * 1000 + salt).astype(dt).tobytes()
+    with open(f"{d}/{st['bds'][b]}", "r+b") as f:
+        f.seek((i % B) * item); f.write(row)
+st["len"] = max(st["len"], first + n)
+with open(f"{d}/.stat", "w") as f:
+    f.write(json.dumps({"len": st["len"], "bds": st["bds"]}, separators=(",", ":")))
+PY
 }
 
 # small_fs DIR SIZE: a tmpfs of SIZE at DIR, unmounted on exit (disk-full tests).

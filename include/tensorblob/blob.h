@@ -1,7 +1,7 @@
 // A Blob is a dynamic-sized store of same-shaped tensors kept in a directory
 // of fixed-size, memory-mapped block files, with a file-like API: open modes,
 // a cursor, read, write, seek, truncate, extend, plus random access by index,
-// slice and gather. The directory layout is Python tensorblob's (FORMATS.md 3),
+// slice and gather. The directory layout is Python tensorblob's (src/store/FORMATS.md 3),
 // so either side opens what the other wrote.
 //
 // A Blob opened for reading reads one committed snapshot (store.h) and

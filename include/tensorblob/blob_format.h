@@ -1,4 +1,4 @@
-// The two small JSON files of a tensorblob directory (FORMATS.md 3.3, 3.4).
+// The two small JSON files of a tensorblob directory (src/store/FORMATS.md 3.3, 3.4).
 //
 // Pure functions: text in, struct out (or struct in, exact bytes out). Parsers
 // throw FormatError whose message starts with the `path` they were given, so
@@ -17,7 +17,7 @@ namespace tensorblob {
 
 inline constexpr int64_t kDefaultBlockSize = 8192;
 
-// How `__notes__.class_name` is spelled in a .conf we write (FORMATS.md 3.3).
+// How `__notes__.class_name` is spelled in a .conf we write (src/store/FORMATS.md 3.3).
 enum class ConfFlavor {
   kShort,      // "TensorBlob": just-config-mixin 0.1.1rc2, verified (default)
   kQualified,  // "tensorblob._blob.TensorBlob": just-config-mixin 0.2.0a1

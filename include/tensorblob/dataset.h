@@ -85,6 +85,11 @@ class Dataset {
   // same version hold the same bytes.
   virtual std::string version() const = 0;
   virtual DatasetFacts facts() const = 0;
+  // Opens every file this snapshot reads and keeps it open while the
+  // snapshot lives, so its bytes stay readable after a later commit removes
+  // them (a frozen mount). Returns how many files are held; stops early,
+  // without error, when the process runs out of descriptors.
+  virtual size_t hold_files() const = 0;
 };
 
 }  // namespace tensorblob

@@ -1,6 +1,6 @@
 // Element types and tensor shapes.
 //
-// A DType is one of the element types tensorblob stores (FORMATS.md 1.2),
+// A DType is one of the element types tensorblob stores (src/store/FORMATS.md 1.2),
 // known by its canonical torch name; parse_dtype also accepts the aliases
 // torch users type ("float", "long", ...). Shapes are vectors of dimensions;
 // every size computed from them is overflow-checked, because shapes come from

@@ -1,4 +1,4 @@
-// xxh3-128 hashing as picomap uses it (FORMATS.md 2.5): one content hash
+// xxh3-128 hashing as picomap uses it (src/store/FORMATS.md 2.5): one content hash
 // over a framed stream of items, stored as 32 lowercase hex digits in
 // xxHash's canonical (big-endian) order.
 #pragma once

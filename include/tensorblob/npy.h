@@ -43,7 +43,7 @@ std::optional<DType> dtype_from_typestr(std::string_view typestr);
 namespace tensorblob {
 
 // A numpy dtype as picomap records it: the typestr goes into the hash and
-// .npy headers, the name into the JSON (FORMATS.md 1.1).
+// .npy headers, the name into the JSON (src/store/FORMATS.md 1.1).
 struct NumpyDType {
   std::string typestr;  // "<f4", "|u1", ">f4", "<U3"
   std::string name;     // "float32", "uint8", ">f4", "<U3"

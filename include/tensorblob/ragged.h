@@ -1,4 +1,4 @@
-// Ragged datasets in picomap's layout (FORMATS.md 2): items that share a
+// Ragged datasets in picomap's layout (src/store/FORMATS.md 2): items that share a
 // dtype and trailing shape and differ in their first dimension, kept as
 // BASE.dat (the bytes), BASE.starts.npy (row offsets) and BASE.json (count,
 // dtype, trailing shape and an xxh3-128 content hash).

@@ -116,6 +116,84 @@ std::shared_ptr<const View> Filesystem::view() const {
   return view_;
 }
 
+std::shared_ptr<const View> Filesystem::view(uint64_t* generation) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  *generation = generation_;
+  return view_;
+}
+
+bool Filesystem::refresh_and_queue() {
+  std::optional<Refresh> r = refresh();
+  if (!r) return false;
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    pending_.push_back(std::move(*r));
+    wake = wake_;
+  }
+  if (wake) wake();
+  return true;
+}
+
+std::vector<Filesystem::Refresh> Filesystem::take_pending() {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  return std::exchange(pending_, {});
+}
+
+void Filesystem::on_pending(std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  wake_ = std::move(wake);
+}
+
+std::optional<Filesystem::Refresh> Filesystem::refresh() {
+  std::lock_guard<std::mutex> serial(refresh_mu_);
+  std::optional<tensorblob::StoreChange> change = store_->refresh();
+  if (!change) return std::nullopt;
+  auto next = std::make_shared<const View>(change->after, options_);
+  // A commit that cannot be served (too many items; no hashes to verify it
+  // against) leaves the mount on the last one it could.
+  check_servable(*next);
+  std::shared_ptr<const View> before;
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    before = std::exchange(view_, next);
+    generation = ++generation_;
+  }
+  // From here a lookup answered from `before` is set aside; the ones
+  // answered before are in held(). The kernel is told after the swap, so a
+  // read it sends after forgetting gets the new bytes.
+  nodes_.set_generation(generation);
+  std::vector<std::pair<uint64_t, Node>> held;
+  for (uint64_t ino : nodes_.held()) {
+    std::optional<Node> n = Namespace::is_dynamic_ino(ino) ? nodes_.find(ino) : before->names().from_ino(ino);
+    if (n) held.emplace_back(ino, *n);
+  }
+  Refresh r;
+  r.plan = plan_invalidation(*before, *next, change->rewritten, held);
+  r.before = before->dataset().count();
+  r.after = next->dataset().count();
+  return r;
+}
+
+Invalidation Filesystem::plan_late(const std::vector<uint64_t>& inos) const {
+  // Rare and racy by nature: forget these files wholly, and the name of
+  // any that the current view no longer has.
+  Invalidation out;
+  auto v = view();
+  // A fixed number decodes to the same node whatever the count.
+  const Namespace any(tensorblob::kMaxMountedCount, options_.naming_width, true, true);
+  const uint64_t root = *Namespace::fixed_ino(Node{NodeKind::kRoot});
+  for (uint64_t ino : inos) {
+    out.inodes.push_back({ino, 0, 0});
+    std::optional<Node> n = Namespace::is_dynamic_ino(ino) ? nodes_.find(ino) : any.from_ino(ino);
+    if (n && !v->names().contains(*n)) out.entries.push_back({root, v->names().name(*n)});
+  }
+  return out;
+}
+
+size_t Filesystem::hold_files() { return view()->dataset().hold_files(); }
+
 std::optional<Node> Filesystem::node_of(const View& view, uint64_t ino) const {
   if (!Namespace::is_dynamic_ino(ino)) return view.names().from_ino(ino);
   auto n = nodes_.find(ino);
@@ -123,8 +201,12 @@ std::optional<Node> Filesystem::node_of(const View& view, uint64_t ino) const {
   return n;
 }
 
-uint64_t Filesystem::ino_for_lookup(const Node& node) const {
-  if (auto ino = Namespace::fixed_ino(node)) return *ino;
+uint64_t Filesystem::ino_for_lookup(const Node& node, uint64_t generation) const {
+  if (auto ino = Namespace::fixed_ino(node)) {
+    // A frozen mount never asks what the kernel holds: no table to keep.
+    if (options_.live && node.kind != NodeKind::kRoot) nodes_.count(*ino, generation);
+    return *ino;
+  }
   return nodes_.acquire(node);
 }
 

@@ -12,10 +12,12 @@
 
 #include <sys/stat.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "invalidation.h"
 #include "namespace.h"
 #include "node_table.h"
 #include "options.h"
@@ -62,14 +64,41 @@ class Filesystem {
 
   const Options& options() const { return options_; }
   tensorblob::Store& store() const { return *store_; }
+  // The current view, and its generation (one more per commit followed).
   std::shared_ptr<const View> view() const;
+  std::shared_ptr<const View> view(uint64_t* generation) const;
   NodeTable& nodes() const { return nodes_; }
 
   // The node an inode number denotes in `view`, or nullopt.
   std::optional<Node> node_of(const View& view, uint64_t ino) const;
   // The inode number to hand the kernel for `node` in a LOOKUP or
-  // READDIRPLUS reply (counting a lookup when a NodeTable numbers it).
-  uint64_t ino_for_lookup(const Node& node) const;
+  // READDIRPLUS reply from the view of `generation`, counting the lookup
+  // where it matters (numbered by the NodeTable, or a live mount).
+  uint64_t ino_for_lookup(const Node& node, uint64_t generation) const;
+
+  // Live mounts: reloads the store and, if a commit happened, makes its
+  // snapshot the current view and returns what the kernel must forget.
+  // Throws tensorblob::Error when the new commit is damaged (or cannot be
+  // served): the current view stays. Call from one thread at a time.
+  struct Refresh {
+    Invalidation plan;
+    int64_t before = 0, after = 0;  // item counts
+  };
+  std::optional<Refresh> refresh();
+  // refresh(), from any thread, keeping the result for the refresher to
+  // carry out (take_pending) and waking it. Whether a commit was found.
+  // Request handlers use this: they must never notify the kernel.
+  bool refresh_and_queue();
+  std::vector<Refresh> take_pending();
+  // Called (from any thread) when a plan was queued.
+  void on_pending(std::function<void()> wake);
+  // What the kernel must forget of files it looked up from a view that a
+  // commit had already replaced (NodeTable::take_late).
+  Invalidation plan_late(const std::vector<uint64_t>& inos) const;
+  // Frozen mounts: keeps every file of the current snapshot open, so its
+  // bytes stay readable whatever later commits remove. Returns how many
+  // files are held.
+  size_t hold_files();
 
  private:
   void check_servable(const View& view) const;
@@ -79,6 +108,11 @@ class Filesystem {
   mutable NodeTable nodes_;
   mutable std::mutex mu_;
   std::shared_ptr<const View> view_;
+  uint64_t generation_ = 0;
+  std::mutex refresh_mu_;  // one refresh at a time
+  std::mutex pending_mu_;
+  std::vector<Refresh> pending_;
+  std::function<void()> wake_;
 };
 
 }  // namespace blobfs

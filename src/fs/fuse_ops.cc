@@ -42,9 +42,9 @@ void reply_exception(fuse_req_t req) {
   }
 }
 
-fuse_entry_param entry_for(const Filesystem& fs, const View& v, const Node& node) {
+fuse_entry_param entry_for(const Filesystem& fs, const View& v, uint64_t generation, const Node& node) {
   fuse_entry_param e{};
-  e.ino = fs.ino_for_lookup(node);
+  e.ino = fs.ino_for_lookup(node, generation);
   e.attr = v.attributes(node, e.ino);
   e.attr_timeout = fs.options().attr_timeout;
   e.entry_timeout = fs.options().entry_timeout;
@@ -61,9 +61,12 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // Attributes come with listings when the lister also stats (ls -l).
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
-  // The data never changes under a mount, so cached pages never need dropping
-  // when attributes are refreshed.
+  // A new size or mtime in attributes must not drop a file's cached pages:
+  // a frozen mount's data never changes, and a live mount drops exactly the
+  // pages a commit changed itself (inval_inode from the refresher).
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  if (state.fs->options().live && (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA))
+    conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
   // Zero-message opens: answering the first open (and opendir) with ENOSYS
   // makes the kernel open every later file without asking, keep its page
   // cache (FOPEN_KEEP_CACHE) and cache directory listings. Nothing is lost:
@@ -79,32 +82,34 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   try {
     Filesystem& fs = fs_of(req);
-    auto v = fs.view();
+    uint64_t generation;
+    auto v = fs.view(&generation);
     if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs.node_of(*v, parent) ? ENOTDIR : ENOENT));
     std::string_view n(name);
     if (n.size() > kNameMax) return void(fuse_reply_err(req, ENAMETOOLONG));
     auto node = v->names().lookup(n);
     if (!node) {
-      if (fs.options().negative_timeout <= 0) return void(fuse_reply_err(req, ENOENT));
+      // A live mount's next commit may add this very name: no negative
+      // entry (an ENOENT reply leaves none in the kernel).
+      if (fs.options().live || fs.options().negative_timeout <= 0) return void(fuse_reply_err(req, ENOENT));
       fuse_entry_param e{};  // ino 0: a negative entry the kernel may cache
       e.entry_timeout = fs.options().negative_timeout;
       return void(fuse_reply_entry(req, &e));
     }
-    fuse_entry_param e = entry_for(fs, *v, *node);
-    if (fuse_reply_entry(req, &e) != 0 && Namespace::is_dynamic_ino(e.ino)) fs.nodes().forget(e.ino, 1);
+    fuse_entry_param e = entry_for(fs, *v, generation, *node);
+    if (fuse_reply_entry(req, &e) != 0) fs.nodes().forget(e.ino, 1);  // the kernel never got it
   } catch (...) {
     reply_exception(req);
   }
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  if (Namespace::is_dynamic_ino(ino)) fs_of(req).nodes().forget(ino, nlookup);
+  fs_of(req).nodes().forget(ino, nlookup);
   fuse_reply_none(req);
 }
 
 void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t k = 0; k < count; ++k)
-    if (Namespace::is_dynamic_ino(forgets[k].ino)) fs_of(req).nodes().forget(forgets[k].ino, forgets[k].nlookup);
+  for (size_t k = 0; k < count; ++k) fs_of(req).nodes().forget(forgets[k].ino, forgets[k].nlookup);
   fuse_reply_none(req);
 }
 
@@ -139,13 +144,23 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   try {
     Filesystem& fs = fs_of(req);
-    auto v = fs.view();
-    auto node = fs.node_of(*v, ino);
-    if (!node) return void(fuse_reply_err(req, ENOENT));
     thread_local std::vector<char> buf;
     if (buf.size() < size) buf.resize(size);
-    size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, buf.data());
-    fuse_reply_buf(req, buf.data(), n);
+    for (int attempt = 0;; ++attempt) {
+      auto v = fs.view();
+      auto node = fs.node_of(*v, ino);
+      if (!node) return void(fuse_reply_err(req, ENOENT));
+      try {
+        size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, buf.data());
+        return void(fuse_reply_buf(req, buf.data(), n));
+      } catch (const tensorblob::Error& e) {
+        // A live mount whose view lost a block to a commit it has not seen
+        // yet: follow that commit (the refresher tells the kernel) and
+        // answer from it. The reply still comes from one snapshot.
+        if (!fs.options().live || e.code() != tensorblob::Errc::kNotFound || attempt > 0 || !fs.refresh_and_queue())
+          throw;
+      }
+    }
   } catch (...) {
     reply_exception(req);
   }
@@ -159,7 +174,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return void(fuse_reply_err(req, fs.node_of(*fs.view(), ino) ? ENOTDIR : ENOENT));
   }
   if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(fuse_reply_err(req, EROFS));
-  fi->cache_readdir = 1;  // the listing never changes
+  fi->cache_readdir = 1;  // a live mount drops it (inval_inode of the root) when a commit changes the count
   fi->keep_cache = 1;
   fuse_reply_open(req, fi);
 }
@@ -174,7 +189,8 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
   try {
     Filesystem& fs = fs_of(req);
     if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
-    auto v = fs.view();
+    uint64_t generation;
+    auto v = fs.view(&generation);
     std::vector<char> buf(size);
     size_t used = 0;
     const uint64_t total = 2 + v->names().listed_count();
@@ -189,7 +205,7 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
         Node node = v->names().listed(k - 2);
         name = v->names().name(node);
         if (plus) {
-          e = entry_for(fs, *v, node);
+          e = entry_for(fs, *v, generation, node);
         } else {
           e.attr.st_ino = *Namespace::fixed_ino(node);  // listed files are never ranges
           e.attr.st_mode = S_IFREG;
@@ -199,7 +215,10 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
       char* at = buf.data() + used;
       size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name.c_str(), &e, next)
                          : fuse_add_direntry(req, at, size - used, name.c_str(), &e.attr, next);
-      if (need > size - used) break;
+      if (need > size - used) {
+        if (plus && k >= 2) fs.nodes().forget(e.ino, 1);  // counted, but it did not fit: the kernel never saw it
+        break;
+      }
       used += need;
     }
     fuse_reply_buf(req, buf.data(), used);

@@ -14,12 +14,14 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "command_line.h"
 #include "filesystem.h"
 #include "fuse_ops.h"
 #include "log.h"
+#include "refresher.h"
 #include "signals.h"
 #include "tensorblob/error.h"
 #include "tensorblob/fault_guard.h"
@@ -113,6 +115,19 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
     if (!cl.foreground) blobfs::log_to_syslog();
     fuse_daemonize(cl.foreground ? 1 : 0);
     sd_notify(0, "READY=1");
+    // A live mount follows the store from a thread of its own; a frozen one
+    // keeps every file of its commit open instead, in the background so
+    // mounting a large store stays fast.
+    std::unique_ptr<blobfs::Refresher> refresher;
+    std::thread holder;
+    if (o.live) refresher = std::make_unique<blobfs::Refresher>(fs, se);
+    else holder = std::thread([&fs] {
+      sigset_t all;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, nullptr);
+      const size_t n = fs.hold_files();
+      blobfs::log(blobfs::LogLevel::kDebug, "frozen: holding " + std::to_string(n) + " files of the commit open");
+    });
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(o.threads));
     fuse_loop_cfg_set_clone_fd(cfg, o.clone_fd ? 1 : 0);
@@ -120,6 +135,8 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
     rc = fuse_session_loop_mt(se, cfg) < 0 && !blobfs::ending_signal() ? 1 : 0;
     fuse_loop_cfg_destroy(cfg);
     sd_notify(0, "STOPPING=1");
+    refresher.reset();
+    if (holder.joinable()) holder.join();
     fuse_session_unmount(se);
     blobfs::log(blobfs::LogLevel::kInfo, "unmounted " + o.mountpoint);
   }

@@ -1,5 +1,7 @@
 #include "node_table.h"
 
+#include <utility>
+
 namespace blobfs {
 
 uint64_t NodeTable::acquire(const Node& node) {
@@ -24,6 +26,12 @@ std::optional<Node> NodeTable::find(uint64_t ino) const {
   return it->second.node;
 }
 
+void NodeTable::count(uint64_t ino, uint64_t generation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++by_ino_[ino].lookups;
+  if (generation != generation_) late_.push_back(ino);
+}
+
 void NodeTable::forget(uint64_t ino, uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_ino_.find(ino);
@@ -32,8 +40,26 @@ void NodeTable::forget(uint64_t ino, uint64_t n) {
     it->second.lookups -= n;
     return;
   }
-  by_node_.erase(it->second.node);
+  if (it->second.node) by_node_.erase(*it->second.node);
   by_ino_.erase(it);
+}
+
+std::vector<uint64_t> NodeTable::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> out;
+  out.reserve(by_ino_.size());
+  for (const auto& [ino, _] : by_ino_) out.push_back(ino);
+  return out;
+}
+
+void NodeTable::set_generation(uint64_t generation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  generation_ = generation;
+}
+
+std::vector<uint64_t> NodeTable::take_late() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(late_, {});
 }
 
 size_t NodeTable::size() const {

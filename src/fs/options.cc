@@ -83,6 +83,12 @@ const std::vector<Key>& setters() {
       {"naming_width", false, [](Options& o, auto w, auto k, auto v) { o.naming_width = static_cast<int>(to_int(w, k, v, 1, 19)); }},
       {"npy_views", true, [](Options& o, auto w, auto k, auto v) { o.npy_views = to_bool(w, k, v); }},
       {"range_views", true, [](Options& o, auto w, auto k, auto v) { o.range_views = to_bool(w, k, v); }},
+      {"live", true, [](Options& o, auto w, auto k, auto v) { o.live = to_bool(w, k, v); }},
+      {"refresh_interval", false,
+       [](Options& o, auto w, auto k, auto v) {
+         o.refresh_interval = to_seconds(w, k, v);
+         if (o.refresh_interval < 0.01) fail(w, k, std::string(v) + " is below the smallest interval, 0.01 seconds");
+       }},
       {"entry_timeout", false, [](Options& o, auto w, auto k, auto v) { o.entry_timeout = to_seconds(w, k, v); }},
       {"attr_timeout", false, [](Options& o, auto w, auto k, auto v) { o.attr_timeout = to_seconds(w, k, v); }},
       {"negative_timeout", false, [](Options& o, auto w, auto k, auto v) { o.negative_timeout = to_seconds(w, k, v); }},

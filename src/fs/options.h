@@ -23,9 +23,11 @@ struct Options {
   int naming_width = 6;    // digits of NNNNNN names
   bool npy_views = true;   // NNNNNN.npy, A-B.npy, all.npy
   bool range_views = true; // A-B.bin, A-B.npy found by name
+  bool live = true;         // follow commits to the source; false: serve the mount-time commit
+  double refresh_interval = 1;      // seconds between polls of the source for a commit
   double entry_timeout = 86400;     // seconds the kernel may trust a name
   double attr_timeout = 86400;      // seconds the kernel may trust sizes and modes
-  double negative_timeout = 86400;  // seconds the kernel may remember a missing name
+  double negative_timeout = 86400;  // seconds the kernel may remember a missing name (live: false only)
   bool keep_cache = true;           // keep file pages cached across opens
   bool verify_on_read = false;      // check items against per-item hashes; EIO if they differ
   uint64_t max_cached_blocks = 0;   // block mappings held; 0 = vm.max_map_count / 16

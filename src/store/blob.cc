@@ -343,7 +343,7 @@ void Blob::extend(const Blob& other, bool keep_order, const std::function<void(u
     if (keep_order || oc.block_size != B) {
       copy_tensors(o, 0, olen);
     } else {
-      // tensorblob's fast path (FORMATS.md 3.6): set this blob's partial
+      // tensorblob's fast path (src/store/FORMATS.md 3.6): set this blob's partial
       // last block aside, copy other's full blocks as files, then write the
       // two tails.
       const int64_t tail = m.writer->len() % B;

@@ -28,7 +28,7 @@ int64_t get_int(const json& v, std::string_view path, const char* key) {
 }
 
 // The class name the config library recorded; the short and the qualified
-// spelling both end in the class itself (FORMATS.md 3.3).
+// spelling both end in the class itself (src/store/FORMATS.md 3.3).
 std::string class_name_of(const json& obj, std::string_view path) {
   const json* name = nullptr;
   if (obj.contains("__notes__")) {

@@ -233,7 +233,7 @@ std::shared_ptr<ReadableFile> BlobStore::open_block(const BlobState& state, size
     f = storage_->open(block.name(), access_);
   } catch (const Error& e) {
     // A missing or short block is reported by name rather than read as zeros
-    // (FORMATS.md 3.7).
+    // (src/store/FORMATS.md 3.7).
     if (e.code() == Errc::kNotFound) throw Error(Errc::kNotFound, p + ": block file listed in .stat is missing", ENOENT);
     if (e.code() == Errc::kFormat) {
       auto info = storage_->stat(block.name());
@@ -405,7 +405,15 @@ ItemView BlobSnapshot::item_view(int64_t i) const {
   if (i < 0 || i >= state_.len)
     throw Error(Errc::kOutOfRange, source() + ": index " + std::to_string(i) + " out of range for a blob of " +
                                        std::to_string(state_.len) + " tensors");
-  return state_item_view(*store_, state_, i);
+  try {
+    return state_item_view(*store_, state_, i);
+  } catch (const Error& e) {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    const size_t b = static_cast<size_t>(i / state_.conf.block_size);
+    if (e.code() != Errc::kNotFound || b >= held_.size()) throw;
+    return held_[b]->view(static_cast<uint64_t>((i % state_.conf.block_size) * state_.conf.item_bytes),
+                          static_cast<size_t>(state_.conf.item_bytes));
+  }
 }
 
 void BlobSnapshot::read(uint64_t offset, size_t size, std::byte* dst) const {
@@ -414,7 +422,42 @@ void BlobSnapshot::read(uint64_t offset, size_t size, std::byte* dst) const {
     throw Error(Errc::kOutOfRange, source() + ": bytes [" + std::to_string(offset) + ", " +
                                        std::to_string(offset + size) + ") out of range for " + std::to_string(total) +
                                        " bytes of tensors");
-  read_state_bytes(*store_, state_, static_cast<int64_t>(offset), static_cast<int64_t>(size), dst);
+  try {
+    read_state_bytes(*store_, state_, static_cast<int64_t>(offset), static_cast<int64_t>(size), dst);
+  } catch (const Error& e) {
+    // A block a later commit removed: a frozen snapshot still has it open.
+    if (e.code() != Errc::kNotFound || !read_held(offset, size, dst)) throw;
+  }
+}
+
+bool BlobSnapshot::read_held(uint64_t offset, size_t size, std::byte* dst) const {
+  std::lock_guard<std::mutex> lock(held_mu_);
+  const uint64_t bb = static_cast<uint64_t>(state_.conf.block_bytes);
+  if (held_.size() < (offset + size + bb - 1) / bb) return false;
+  while (size > 0) {
+    const uint64_t b = offset / bb, off = offset % bb, k = std::min<uint64_t>(bb - off, size);
+    held_[b]->read(off, static_cast<size_t>(k), dst);
+    dst += k;
+    offset += k;
+    size -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+size_t BlobSnapshot::hold_files() const {
+  std::vector<std::shared_ptr<ReadableFile>> files;
+  const int64_t used = ceil_div(state_.len, state_.conf.block_size);
+  for (int64_t b = 0; b < used; ++b) {
+    try {
+      // Not mapped: a frozen mount of a large store would otherwise map it all.
+      files.push_back(store_->storage().open(state_.blocks[static_cast<size_t>(b)]->name(), Access::kPread));
+    } catch (const Error&) {
+      break;  // out of descriptors, or already gone: hold what could be held
+    }
+  }
+  std::lock_guard<std::mutex> lock(held_mu_);
+  held_ = std::move(files);
+  return held_.size();
 }
 
 void BlobSnapshot::load_hashes() const {

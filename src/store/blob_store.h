@@ -166,10 +166,13 @@ class BlobSnapshot final : public Dataset {
   int64_t mtime_ns() const override { return mtime_ns_; }
   std::string version() const override { return version_; }
   DatasetFacts facts() const override;
+  size_t hold_files() const override;
 
  private:
   // The sidecar is looked at once, on first use.
   void load_hashes() const;
+  // Reads through the files hold_files() opened; false if it did not.
+  bool read_held(uint64_t offset, size_t size, std::byte* dst) const;
 
   std::shared_ptr<BlobStore> store_;  // first: outlives the blocks below
   BlobState state_;
@@ -181,6 +184,8 @@ class BlobSnapshot final : public Dataset {
   mutable std::once_flag hashes_once_;
   mutable std::unique_ptr<ItemHashes> hashes_;
   mutable std::string hashes_status_;
+  mutable std::mutex held_mu_;
+  mutable std::vector<std::shared_ptr<ReadableFile>> held_;  // block b's file, once hold_files() ran
 };
 
 // Records DIR/.hashes.npy for exactly `snap` (verify.cc): the per-tensor

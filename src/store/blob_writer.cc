@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <functional>
 
 #include "filenames.h"
 #include "shared_work.h"
@@ -72,13 +73,13 @@ void BlobWriter::sweep_strays() {
   }
 }
 
-std::shared_ptr<Block> BlobWriter::add_block() {
+std::shared_ptr<Block> BlobWriter::make_block(const std::function<uint64_t(WritableFile&)>& fill) {
   const std::string name = new_block_name();
   Storage& st = store_->storage();
   std::unique_ptr<WritableFile> f = st.create(name);
+  uint64_t reserved;
   try {
-    // Full size from the start (FORMATS.md 3.5), sparse until written.
-    f->resize(static_cast<uint64_t>(draft_.conf.block_bytes));
+    reserved = fill(*f);
   } catch (...) {
     st.remove(name);
     throw;
@@ -86,8 +87,17 @@ std::shared_ptr<Block> BlobWriter::add_block() {
   auto blk = store_->block(name);
   fresh_.insert(blk.get());
   dirty_.insert(blk.get());
-  reserved_[blk.get()] = 0;
+  reserved_[blk.get()] = reserved;
   files_[blk.get()] = std::move(f);
+  return blk;
+}
+
+std::shared_ptr<Block> BlobWriter::add_block() {
+  auto blk = make_block([&](WritableFile& f) {
+    // Full size from the start (src/store/FORMATS.md 3.5), sparse until written.
+    f.resize(static_cast<uint64_t>(draft_.conf.block_bytes));
+    return uint64_t{0};
+  });
   draft_.blocks.push_back(blk);
   return blk;
 }
@@ -95,23 +105,12 @@ std::shared_ptr<Block> BlobWriter::add_block() {
 std::shared_ptr<Block> BlobWriter::copy_block(size_t b) {
   const int64_t B = draft_.conf.block_size, item = draft_.conf.item_bytes;
   const int64_t rows = std::clamp<int64_t>(draft_.len - static_cast<int64_t>(b) * B, 0, B);
-  const std::string name = new_block_name();
-  Storage& st = store_->storage();
   std::shared_ptr<ReadableFile> src = store_->file(draft_, b);
-  std::unique_ptr<WritableFile> f = st.create(name);
-  try {
-    f->copy_from(*src, static_cast<uint64_t>(rows * item));
-    f->resize(static_cast<uint64_t>(draft_.conf.block_bytes));
-  } catch (...) {
-    st.remove(name);
-    throw;
-  }
-  auto blk = store_->block(name);
-  fresh_.insert(blk.get());
-  dirty_.insert(blk.get());
-  reserved_[blk.get()] = static_cast<uint64_t>(rows * item);  // the copy allocated what it wrote
-  files_[blk.get()] = std::move(f);
-  return blk;
+  return make_block([&](WritableFile& f) {
+    f.copy_from(*src, static_cast<uint64_t>(rows * item));
+    f.resize(static_cast<uint64_t>(draft_.conf.block_bytes));
+    return static_cast<uint64_t>(rows * item);  // the copy allocated what it wrote
+  });
 }
 
 WritableFile& BlobWriter::writable(const Block& block) {
@@ -249,21 +248,10 @@ void BlobWriter::append_block_copy(const ReadableFile& src) {
   const int64_t B = draft_.conf.block_size;
   if (draft_.len % B != 0) throw Error(Errc::kInvalidArgument, store_->path() + ": a block copy needs a block-aligned end");
   truncate(draft_.len);  // drops listed spares past the end
-  const std::string name = new_block_name();
-  Storage& st = store_->storage();
-  std::unique_ptr<WritableFile> f = st.create(name);
-  try {
-    f->copy_from(src, static_cast<uint64_t>(draft_.conf.block_bytes));
-  } catch (...) {
-    st.remove(name);
-    throw;
-  }
-  auto blk = store_->block(name);
-  fresh_.insert(blk.get());
-  dirty_.insert(blk.get());
-  reserved_[blk.get()] = static_cast<uint64_t>(draft_.conf.block_bytes);
-  files_[blk.get()] = std::move(f);
-  draft_.blocks.push_back(blk);
+  draft_.blocks.push_back(make_block([&](WritableFile& f) {
+    f.copy_from(src, static_cast<uint64_t>(draft_.conf.block_bytes));
+    return static_cast<uint64_t>(draft_.conf.block_bytes);
+  }));
   draft_.len += B;
   changed_ = true;
 }
@@ -271,7 +259,7 @@ void BlobWriter::append_block_copy(const ReadableFile& src) {
 std::shared_ptr<const BlobSnapshot> BlobWriter::commit() {
   if (!changed_) return base_;
   Storage& st = store_->storage();
-  // Block data first, then the status that points at it (FORMATS.md 3.9).
+  // Block data first, then the status that points at it (src/store/FORMATS.md 3.9).
   for (const Block* b : dirty_) writable(*b).sync();
   BlobStatus status;
   status.len = draft_.len;

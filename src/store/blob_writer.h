@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -60,7 +61,9 @@ class BlobWriter {
   void discard();
 
  private:
-  struct Touched;  // a block a write prepares: created, copied or reused
+  // A new block file of ours, filled by `fill` (which returns how many of
+  // its bytes are reserved on disk) and removed again if that fails.
+  std::shared_ptr<Block> make_block(const std::function<uint64_t(WritableFile&)>& fill);
   std::shared_ptr<Block> add_block();
   std::shared_ptr<Block> copy_block(size_t b);
   WritableFile& writable(const Block& block);

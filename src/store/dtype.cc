@@ -43,7 +43,7 @@ struct Alias {
   DType dtype;
 };
 
-// torch attribute names users type instead of the canonical name (FORMATS.md 1.2).
+// torch attribute names users type instead of the canonical name (src/store/FORMATS.md 1.2).
 constexpr Alias kAliases[] = {
     {"float", DType::kFloat32},   {"double", DType::kFloat64},     {"half", DType::kFloat16},
     {"chalf", DType::kComplex32}, {"cfloat", DType::kComplex64},   {"cdouble", DType::kComplex128},

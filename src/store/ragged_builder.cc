@@ -1,4 +1,4 @@
-// Building ragged datasets exactly as picomap does (FORMATS.md 2.6), with
+// Building ragged datasets exactly as picomap does (src/store/FORMATS.md 2.6), with
 // stricter validation and a publish that survives a crash.
 #include <cerrno>
 
@@ -62,7 +62,7 @@ void RaggedBuilder::add(std::string_view typestr, const Shape& shape, const void
     throw FormatError(source + ": dtype " + d.typestr + " differs from the first item's " + dtype_->typestr);
   } else if (trail != *trail_) {
     // picomap lets some of these through after 1-D items and then writes a
-    // dataset its own verify rejects (FORMATS.md 2.6); we refuse them all.
+    // dataset its own verify rejects (src/store/FORMATS.md 2.6); we refuse them all.
     throw FormatError(source + ": trailing shape " + shape_to_string(trail) + " differs from the first item's " +
                       shape_to_string(*trail_));
   }

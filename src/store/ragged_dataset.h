@@ -44,6 +44,8 @@ class RaggedDataset final : public Dataset {
   int64_t mtime_ns() const override { return mtime_ns_; }
   std::string version() const override;
   DatasetFacts facts() const override;
+  // Its one file read after opening (the data) is held from the start.
+  size_t hold_files() const override { return 1; }
 
   const RaggedLocation& location() const { return loc_; }
   const RaggedMeta& meta() const { return meta_; }
@@ -55,7 +57,7 @@ class RaggedDataset final : public Dataset {
   const std::optional<FileInfo>& json_info() const { return json_info_; }
 
  private:
-  // What picomap does not check (FORMATS.md 2.9): starts from 0, never
+  // What picomap does not check (src/store/FORMATS.md 2.9): starts from 0, never
   // decreasing, every item at least one row, ending at total_rows.
   void check_starts() const;
 

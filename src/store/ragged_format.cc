@@ -1,4 +1,4 @@
-// picomap's file names, JSON and starts file (FORMATS.md 2.1-2.4).
+// picomap's file names, JSON and starts file (src/store/FORMATS.md 2.1-2.4).
 #include <cstring>
 #include <nlohmann/json.hpp>
 

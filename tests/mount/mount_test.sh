@@ -720,7 +720,7 @@ test_a_ragged_dataset_rebuilt_under_a_frozen_mount_serves_the_old_one() {
 [np.save('$T/b%d.npy' % i, np.full((300, 4), 10 + i, np.float32)) for i in range(6)]"
   "$TBLOB" build "$T/d" "$T"/a*.npy || fail "build"
   "$TBLOB" cat "$T/d" 4 > "$T/old4"
-  mount_fg "$T/d" "$T/m"
+  mount_fg "$T/d" "$T/m" -o live=false
   cmp -s "$T/m/000004.bin" "$T/old4" || fail "before the rebuild"
   "$TBLOB" build "$T/d" "$T"/b*.npy || fail "rebuild"
   echo 3 > /proc/sys/vm/drop_caches
@@ -765,6 +765,218 @@ PY
   [[ -e $T/m/000000-$((max + 1)).bin ]] && fail "a range past the end exists"
   grep -q "count: $max" "$T/m/meta.yaml" || fail "meta.yaml count"
   true
+}
+
+# expect_tensor MNT I SALT [DTYPE]: file I of the mount holds make_blob's
+# tensor I (+ SALT), in DTYPE (int64 by default).
+expect_tensor() {
+  "$PY" - "$1" "$2" "$3" "${4:-int64}" <<'PY'
+import sys, numpy as np
+m, i, salt, dt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+got = np.fromfile(f"{m}/{i:06d}.bin", dtype=dt)
+want = (np.arange(got.size, dtype=np.int64) + i * 1000 + salt).astype(dt)
+sys.exit(0 if got.size and (got == want).all() else 1)
+PY
+}
+
+test_live_mount_follows_appends_while_eight_readers_check_every_byte() {
+  make_blob "$T/b" 200 int64 16 64         # 128-byte tensors, 64 a block
+  mount_fg "$T/b" "$T/m"
+  "$PY" - "$T/m" "$BLOB_WRITE" "$T/b" "$T/commits" <<'PY' || fail "readers saw wrong bytes, errors or late tensors"
+import errno, multiprocessing as mp, os, random, subprocess, sys, time
+import numpy as np
+m, writer, blob, commits_log = sys.argv[1:5]
+item, per = 128, 16
+
+def tensor(i):
+    return (np.arange(per, dtype=np.int64) + i * 1000).tobytes()
+
+def reader(seed, stop_at, out):
+    rng = random.Random(seed)
+    ops = bad = errors = 0
+    seen = {}  # first time each count was seen through the listing or names
+    known = 200
+    allfd = os.open(f"{m}/all.bin", os.O_RDONLY)
+    while time.time() < stop_at:
+        kind = rng.randrange(5)
+        try:
+            if kind == 0:                          # a tensor file by name
+                i = rng.randrange(known)
+                with open(f"{m}/{i:06d}.bin", "rb") as f: got = f.read()
+                bad += got != tensor(i)
+            elif kind == 1:                        # a range file
+                a = rng.randrange(known); b = min(known, a + rng.randrange(1, 40))
+                with open(f"{m}/{a:06d}-{b:06d}.bin", "rb") as f: got = f.read()
+                bad += got != b"".join(tensor(i) for i in range(a, b))
+            elif kind == 2:                        # all.bin: size whole tensors, bytes right
+                size = os.fstat(allfd).st_size
+                bad += size % item != 0
+                off = rng.randrange(max(1, size // item)) * item
+                got = os.pread(allfd, 4 * item, off)
+                bad += got != b"".join(tensor(i) for i in range(off // item, off // item + len(got) // item))
+            elif kind == 3:                        # the next tensor to appear, by name
+                if os.path.exists(f"{m}/{known:06d}.bin"):
+                    while os.path.exists(f"{m}/{known:06d}.bin"): known += 1
+                    seen.setdefault(known, time.time())
+            else:                                  # meta.yaml agrees with all.bin's size
+                with open(f"{m}/meta.yaml") as f: count = int([l for l in f if l.startswith("count:")][0].split()[1])
+                bad += count < 200
+            ops += 1
+        except OSError as e:
+            if e.errno != errno.ENOENT: errors += 1   # a range past the end, racing a listing: fine
+    os.close(allfd)
+    out.put((ops, bad, errors, seen))
+
+out = mp.Queue()
+stop_at = time.time() + 7
+procs = [mp.Process(target=reader, args=(s, stop_at, out)) for s in range(8)]
+for p in procs: p.start()
+time.sleep(0.5)
+w = subprocess.run([writer, blob, "append", "50", "20", "200"], capture_output=True, text=True)
+results = [out.get() for _ in procs]
+for p in procs: p.join()
+ops = sum(r[0] for r in results); bad = sum(r[1] for r in results); errors = sum(r[2] for r in results)
+seen = {}
+for r in results:
+    for k, t in r[3].items(): seen[k] = min(t, seen.get(k, t))
+commits = [(int(a) / 1e9, int(b)) for a, b in (l.split() for l in w.stdout.splitlines())]
+open(commits_log, "w").write(w.stdout)
+late = []
+for t, count in commits:
+    first = min((ts for k, ts in seen.items() if k >= count), default=None)
+    if first is None or first - t > 2: late.append((count, None if first is None else round(first - t, 3)))
+delays = sorted(min(ts for k, ts in seen.items() if k >= c) - t for t, c in commits if any(k >= c for k in seen))
+print(f"    8 readers: {ops} reads, {bad} mismatches, {errors} errors; {len(commits)} commits, "
+      f"visible after median {delays[len(delays)//2]*1000:.0f} ms, max {delays[-1]*1000:.0f} ms", file=sys.stderr)
+if w.returncode: print(w.stderr, file=sys.stderr)
+sys.exit(1 if bad or errors or late or w.returncode or len(commits) != 20 else 0)
+PY
+  grep -qx "count: 1200" "$T/m/meta.yaml" || fail "meta.yaml after the appends: $(grep count "$T/m/meta.yaml")"
+  [[ $(stat -c %s "$T/m/all.bin") == $((1200 * 128)) ]] || fail "all.bin size"
+  [[ $(ls "$T/m" | wc -l) == 1203 ]] || fail "ls shows $(ls "$T/m" | wc -l) entries"
+  ! grep -q "error" "$T/blobfs.log" || fail "errors logged: $(cat "$T/blobfs.log")"
+}
+
+test_live_overwrites_by_our_writer_and_pythons_reach_every_cached_view_and_nothing_else() {
+  make_blob "$T/b" 40 int64 16 8
+  mount_fg "$T/b" "$T/m" -o log_level=debug
+  # Cache every view of tensors 5 and 10, and an unchanged tensor.
+  cat "$T/m/000005.bin" "$T/m/000005.npy" "$T/m/000004-000008.bin" "$T/m/000010.bin" "$T/m/000010.npy" \
+      "$T/m/000020.bin" "$T/m/all.bin" "$T/m/all.npy" > /dev/null || fail "first reads"
+  command -v fincore >/dev/null && [[ $(fincore -nb -o RES "$T/m/000020.bin" | tr -d ' ') -gt 0 ]] ||
+    echo "    (fincore cannot tell cached pages here)" >&2
+  "$BLOB_WRITE" "$T/b" overwrite 5 2 7 >/dev/null || fail "our writer"
+  wait_until expect_tensor "$T/m" 5 7 || fail "tensor 5 never showed its new bytes"
+  "$PY" - "$T/m" 5 7 <<'PY' || fail "a view of tensor 5 kept old bytes"
+import sys, numpy as np
+m, i, salt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+want = np.arange(16, dtype=np.int64) + i * 1000 + salt
+assert (np.load(f"{m}/{i:06d}.npy") == want).all(), "npy"
+r = np.fromfile(f"{m}/000004-000008.bin", dtype=np.int64).reshape(4, 16)
+assert (r[1] == want).all() and (r[2] == want + 1000).all() and r[0][0] == 4000, "range"
+a = np.fromfile(f"{m}/all.bin", dtype=np.int64).reshape(-1, 16)
+assert (a[i] == want).all() and a[4][0] == 4000 and a[7][0] == 7000, "all.bin"
+n = np.load(f"{m}/all.npy", mmap_mode="r")
+assert (n[i] == want).all() and n.shape == (40, 16), "all.npy"
+PY
+  expect_tensor "$T/m" 20 0 || fail "an unchanged tensor changed"
+  if command -v fincore >/dev/null; then
+    # Only the files that show tensors 5 and 6 lost their pages.
+    [[ $(fincore -nb -o RES "$T/m/000020.bin" | tr -d ' ') -gt 0 ]] || fail "an unchanged file lost its cached pages"
+  fi
+  # Python's writer: bytes changed where they stand, .stat rewritten in place.
+  py_write "$T/b" 10 1 9
+  wait_until expect_tensor "$T/m" 10 9 || fail "tensor 10 never showed the Python writer's bytes"
+  "$PY" -c "
+import numpy as np, sys
+assert (np.load('$T/m/000010.npy') == np.arange(16) + 10009).all()
+assert (np.fromfile('$T/m/all.bin', dtype=np.int64).reshape(-1, 16)[10] == np.arange(16) + 10009).all()" ||
+    fail "a view of tensor 10 kept old bytes"
+  grep -q "followed a commit: 40 -> 40 items" "$T/blobfs.log" || fail "no commit followed: $(cat "$T/blobfs.log")"
+}
+
+test_live_truncation_removes_names_and_shrinks_all_files() {
+  make_blob "$T/b" 30 int64 16 8
+  mount_fg "$T/b" "$T/m"
+  stat "$T/m/000025.bin" "$T/m/000020-000030.bin" >/dev/null && cat "$T/m/000025.bin" >/dev/null || fail "before"
+  "$TBLOB" truncate "$T/b" 12 || fail "truncate"
+  wait_until bash -c "[[ \$(stat -c %s '$T/m/all.bin') == $((12 * 128)) ]]" || fail "all.bin did not shrink"
+  [[ -e $T/m/000025.bin ]] && fail "a truncated tensor still exists"
+  [[ -e $T/m/000012.bin ]] && fail "tensor 12 still exists"
+  [[ -e $T/m/000020-000030.bin ]] && fail "a range past the end still exists"
+  expect_tensor "$T/m" 11 0 || fail "tensor 11"
+  [[ $(ls "$T/m" | wc -l) == 15 ]] || fail "ls: $(ls "$T/m" | wc -l) entries"
+  "$PY" -c "import numpy as np; a = np.load('$T/m/all.npy'); assert a.shape == (12, 16), a.shape" || fail "all.npy"
+  "$TBLOB" truncate "$T/b" 0 || fail "truncate to 0"
+  wait_until bash -c "[[ \$(stat -c %s '$T/m/all.bin') == 0 ]]" || fail "all.bin not empty"
+  [[ $(ls "$T/m" | tr '\n' ' ') == "all.bin all.npy meta.yaml " ]] || fail "ls of an empty blob: $(ls "$T/m")"
+  grep -qx "count: 0" "$T/m/meta.yaml" || fail "meta.yaml"
+}
+
+test_live_ragged_dataset_rebuilt_under_the_mount() {
+  "$PY" -c "import numpy as np; [np.save('$T/a%d.npy' % i, np.full((3, 2), i, np.float32)) for i in range(4)]
+[np.save('$T/b%d.npy' % i, np.full((5, 2), 10 + i, np.float32)) for i in range(6)]"
+  "$TBLOB" build "$T/d" "$T"/a*.npy || fail "build"
+  mount_fg "$T/d" "$T/m"
+  cat "$T/m/000001.bin" "$T/m/all.bin" >/dev/null
+  "$TBLOB" build "$T/d" "$T"/b*.npy || fail "rebuild"
+  wait_until bash -c "grep -qx 'count: 6' '$T/m/meta.yaml'" || fail "meta.yaml: $(grep count "$T/m/meta.yaml")"
+  cmp -s "$T/m/000001.bin" <("$TBLOB" cat "$T/d" 1) || fail "item 1 kept its old bytes"
+  cmp -s "$T/m/000005.bin" <("$TBLOB" cat "$T/d" 5) || fail "item 5"
+  [[ $(stat -c %s "$T/m/all.bin") == $((30 * 8)) ]] || fail "all.bin size"
+}
+
+test_live_damaged_stat_keeps_the_last_good_commit_then_follows_again() {
+  make_blob "$T/b" 10 int64 16 4
+  mount_fg "$T/b" "$T/m"
+  cp "$T/b/.stat" "$T/good"
+  printf '{"len":' > "$T/b/.stat"             # cut, as a writer killed mid-rewrite leaves it
+  sleep 1.5
+  [[ $(stat -c %s "$T/m/all.bin") == 1280 ]] || fail "the mount moved to a damaged commit"
+  expect_tensor "$T/m" 9 0 || fail "tensor 9 no longer reads"
+  [[ $(grep -c "serving the last good commit" "$T/blobfs.log") -eq 1 ]] || fail "want one log line: $(cat "$T/blobfs.log")"
+  cp "$T/good" "$T/b/.stat"
+  "$BLOB_WRITE" "$T/b" append 3 1 >/dev/null || fail "append"
+  wait_until bash -c "[[ -e '$T/m/000012.bin' ]]" || fail "the mount did not follow the next good commit"
+  expect_tensor "$T/m" 12 0 || fail "tensor 12"
+}
+
+test_frozen_mount_serves_its_commit_byte_for_byte() {
+  make_blob "$T/b" 20 int64 16 4
+  "$TBLOB" export "$T/b" "$T/before.npy"
+  mount_fg "$T/b" "$T/m" -o live=false
+  sleep 0.3                                     # the blocks are held open in the background
+  "$BLOB_WRITE" "$T/b" overwrite 0 20 5 >/dev/null || fail "overwrite"   # every block replaced and removed
+  "$BLOB_WRITE" "$T/b" append 10 1 >/dev/null || fail "append"
+  echo 3 > /proc/sys/vm/drop_caches
+  sleep 1.5
+  [[ $(stat -c %s "$T/m/all.bin") == $((20 * 128)) ]] || fail "the frozen mount's size moved"
+  [[ -e $T/m/000020.bin ]] && fail "an appended tensor appeared"
+  "$PY" -c "
+import numpy as np
+a = np.load('$T/m/all.npy'); b = np.load('$T/before.npy')
+assert a.shape == b.shape and (a == b).all()" || fail "the frozen mount's bytes changed: $(tail -3 "$T/blobfs.log")"
+  ! grep -q "error" "$T/blobfs.log" || fail "errors: $(cat "$T/blobfs.log")"
+}
+
+test_appending_one_tensor_to_ten_million_costs_a_handful_of_invalidations() {
+  "$PY" -c "import numpy as np; np.save('$T/s.npy', np.arange(10_000_000, dtype=np.int32))"
+  "$TBLOB" import "$T/b" "$T/s.npy" --create --dtype int32 --shape '' || fail "import"
+  rm -f "$T/s.npy"
+  mount_fg "$T/b" "$T/m" -o log_level=debug
+  cat "$T/m/9999999.bin" "$T/m/0000000.bin" > /dev/null 2>&1
+  local before after
+  before=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+  "$BLOB_WRITE" "$T/b" append 1 1 >/dev/null || fail "append"
+  wait_until bash -c "[[ -e '$T/m/10000000.bin' ]]" || fail "the appended tensor did not appear"
+  [[ $(od -An -td4 "$T/m/10000000.bin" | tr -d ' ') == 1410065408 ]] || fail "its value"  # 10,000,000 * 1000 as int32
+  after=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+  local line
+  line=$(grep "followed a commit: 10000000 -> 10000001" "$T/blobfs.log") || fail "no refresh logged"
+  [[ $line =~ ([0-9]+)\ files\ and\ ([0-9]+)\ names ]] || fail "log line: $line"
+  (( BASH_REMATCH[1] <= 5 && BASH_REMATCH[2] == 0 )) || fail "the refresh did work for more than the change: $line"
+  echo "    $(grep -o 'refresh took [0-9.]* ms' "$T/blobfs.log" | tail -1) for one tensor appended to 10M; RSS ${before} -> ${after} KiB" >&2
+  if [[ -z ${TBLOB_SANITIZED:-} ]]; then ((after - before < 2048)) || fail "RSS grew from $before to $after KiB"; fi
 }
 
 run_tests

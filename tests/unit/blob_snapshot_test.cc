@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <set>
 
 #include "tensorblob/blob.h"
@@ -53,6 +55,37 @@ void change_everything(const std::string& p) {
   w.seek(6);
   w.write(testutil::iota_f32(5, {4}, 9e5f));   // and write over what the cut left
   w.close();
+}
+
+// Runs `before` in a child process, then `write` here, then `after` in the
+// child (which keeps what `before` opened). Returns the child's exit code:
+// after()'s, or 3 if it threw.
+int reader_around_writer(const std::function<void()>& before, const std::function<void()>& write,
+                         const std::function<int()>& after) {
+  int to_child[2], to_parent[2];
+  REQUIRE(::pipe(to_child) == 0);
+  REQUIRE(::pipe(to_parent) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 3;
+    try {
+      before();
+      char c = 'r';
+      if (::write(to_parent[1], &c, 1) != 1 || ::read(to_child[0], &c, 1) != 1) _exit(4);
+      code = after();
+    } catch (...) {
+    }
+    _exit(code);
+  }
+  char c;
+  REQUIRE(::read(to_parent[0], &c, 1) == 1);
+  write();
+  REQUIRE(::write(to_child[1], &c, 1) == 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) ::close(fd);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace
@@ -122,33 +155,14 @@ TEST_CASE("a reader in another process keeps its snapshot's bytes while this pro
     Blob w = Blob::open(p, "w", testutil::f32_options({4}, 4));
     w.write(testutil::iota_f32(10, {4}));
   }
-  int to_child[2], to_parent[2];
-  REQUIRE(::pipe(to_child) == 0);
-  REQUIRE(::pipe(to_parent) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    // The reader: reads everything, waits for the writer, reads again.
-    int code = 0;
-    try {
-      Blob r = Blob::open(p, "r");
-      const auto before = all_bytes(r);
-      char c = 'r';
-      if (::write(to_parent[1], &c, 1) != 1 || ::read(to_child[0], &c, 1) != 1) _exit(4);
-      code = (r.size() == 10 && all_bytes(r) == before) ? 0 : 1;
-    } catch (...) {
-      code = 3;
-    }
-    _exit(code);
-  }
-  char c;
-  REQUIRE(::read(to_parent[0], &c, 1) == 1);
-  change_everything(p);
-  REQUIRE(::write(to_child[1], &c, 1) == 1);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  std::optional<Blob> r;
+  std::vector<std::byte> before;
+  CHECK(reader_around_writer([&] {
+          r.emplace(Blob::open(p, "r"));  // reads everything first
+          before = all_bytes(*r);
+        },
+        [&] { change_everything(p); },
+        [&] { return r->size() == 10 && all_bytes(*r) == before ? 0 : 1; }) == 0);
 }
 
 TEST_CASE("a reader in another process whose block was replaced reloads and reads the new commit") {
@@ -158,40 +172,21 @@ TEST_CASE("a reader in another process whose block was replaced reloads and read
     Blob w = Blob::open(p, "w", testutil::f32_options({4}, 4));
     w.write(testutil::iota_f32(10, {4}));
   }
-  int to_child[2], to_parent[2];
-  REQUIRE(::pipe(to_child) == 0);
-  REQUIRE(::pipe(to_parent) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    // Reads block 0 only, so block 1 is never opened before the writer
-    // replaces it; its read must then come from the new commit.
-    int code = 0;
-    try {
-      Blob r = Blob::open(p, "r");
-      if (testutil::first(r.get(0)) != 0) _exit(5);
-      char c = 'r';
-      if (::write(to_parent[1], &c, 1) != 1 || ::read(to_child[0], &c, 1) != 1) _exit(4);
-      const float got = testutil::first(r.get(5));
-      code = got == 0.5f && r.size() == 10 ? 0 : 1;
-    } catch (const std::exception& e) {
-      code = 3;
-    }
-    _exit(code);
-  }
-  char c;
-  REQUIRE(::read(to_parent[0], &c, 1) == 1);
-  {
-    Blob w = Blob::open(p, "r+");
-    w.seek(5);
-    w.write(testutil::iota_f32(1, {4}, 0.5f));
-    w.close();
-  }
-  REQUIRE(::write(to_child[1], &c, 1) == 1);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  std::optional<Blob> r;
+  // The reader reads block 0 only, so block 1 is never opened before the
+  // writer replaces it; its read must then come from the new commit.
+  CHECK(reader_around_writer(
+            [&] {
+              r.emplace(Blob::open(p, "r"));
+              if (testutil::first(r->get(0)) != 0) _exit(5);
+            },
+            [&] {
+              Blob w = Blob::open(p, "r+");
+              w.seek(5);
+              w.write(testutil::iota_f32(1, {4}, 0.5f));
+              w.close();
+            },
+            [&] { return testutil::first(r->get(5)) == 0.5f && r->size() == 10 ? 0 : 1; }) == 0);
 }
 
 TEST_CASE("a store reports which tensors a commit rewrote, block by block") {

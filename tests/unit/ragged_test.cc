@@ -69,7 +69,7 @@ void flip_byte(const std::string& path, uint64_t offset) {
 
 }  // namespace
 
-TEST_CASE("the content hash matches FORMATS.md's worked example and the empty dataset") {
+TEST_CASE("the content hash matches picomap's on its tiny example and on the empty dataset") {
   ContentHasher h;
   const float a[] = {1, 2}, b[] = {3, 4, 5, 6};
   h.add_item("<f4", {1, 2}, a, sizeof a);

@@ -138,16 +138,9 @@ TEST_CASE("a shared write that fails names the block and leaves the length as it
 
 TEST_CASE("a new block has its disk space reserved when it is added") {
   TempDir t;
-  {
-    // Only where the filesystem can reserve space; elsewhere blocks are sized.
-    int fd = ::open((t / "probe").c_str(), O_RDWR | O_CREAT, 0644);
-    REQUIRE(fd >= 0);
-    bool can = ::fallocate(fd, 0, 0, 4096) == 0;
-    ::close(fd);
-    if (!can) {
-      WARN("fallocate is not supported under " << t.path() << ": nothing to check");
-      return;
-    }
+  if (!testutil::can_fallocate(t.path())) {
+    WARN("fallocate is not supported under " << t.path() << ": nothing to check");
+    return;
   }
   const std::string p = t / "b";
   Blob w = Blob::open(p, "w", options(1024, true));

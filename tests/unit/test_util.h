@@ -2,6 +2,9 @@
 // removed, file helpers, and tensors with distinct, predictable values.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -97,6 +100,18 @@ inline std::vector<std::string> block_files(const std::string& dir) {
     if (n[0] != '.') out.push_back(n);
   }
   return out;
+}
+
+// Whether the filesystem under `dir` reserves space (fallocate); where it
+// cannot, blocks are only sized and there is nothing to check.
+inline bool can_fallocate(const std::string& dir) {
+  const std::string probe = dir + "/.probe";
+  int fd = ::open(probe.c_str(), O_RDWR | O_CREAT, 0644);
+  if (fd < 0) return false;
+  bool can = ::fallocate(fd, 0, 0, 4096) == 0;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return can;
 }
 
 // Runs f, which must throw tensorblob::Error with `code` and `text` in its message.

@@ -89,6 +89,7 @@ const std::vector<Key>& setters() {
          o.refresh_interval = to_seconds(w, k, v);
          if (o.refresh_interval < 0.01) fail(w, k, std::string(v) + " is below the smallest interval, 0.01 seconds");
        }},
+      {"inotify", true, [](Options& o, auto w, auto k, auto v) { o.inotify = to_bool(w, k, v); }},
       {"entry_timeout", false, [](Options& o, auto w, auto k, auto v) { o.entry_timeout = to_seconds(w, k, v); }},
       {"attr_timeout", false, [](Options& o, auto w, auto k, auto v) { o.attr_timeout = to_seconds(w, k, v); }},
       {"negative_timeout", false, [](Options& o, auto w, auto k, auto v) { o.negative_timeout = to_seconds(w, k, v); }},

@@ -83,7 +83,10 @@ void Refresher::run() {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
-  std::unique_ptr<tensorblob::ChangeWatch> watch = fs_.store().storage().watch();
+  std::unique_ptr<tensorblob::ChangeWatch> watch;
+  if (fs_.options().inotify) watch = fs_.store().storage().watch();
+  log(LogLevel::kDebug, std::string("following the source: ") + (watch ? "inotify and " : "") + "a poll every " +
+                            std::to_string(fs_.options().refresh_interval) + " s");
   const std::vector<std::string> names = fs_.store().commit_names();
   const int interval_ms = std::max(1, static_cast<int>(std::lround(fs_.options().refresh_interval * 1000)));
   auto next_poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);

@@ -781,7 +781,7 @@ PY
 
 test_live_mount_follows_appends_while_eight_readers_check_every_byte() {
   make_blob "$T/b" 200 int64 16 64         # 128-byte tensors, 64 a block
-  mount_fg "$T/b" "$T/m"
+  mount_fg "$T/b" "$T/m" -o inotify=false   # the poll alone: 2 s is its bound
   "$PY" - "$T/m" "$BLOB_WRITE" "$T/b" "$T/commits" <<'PY' || fail "readers saw wrong bytes, errors or late tensors"
 import errno, multiprocessing as mp, os, random, subprocess, sys, time
 import numpy as np
@@ -893,6 +893,19 @@ assert (np.load('$T/m/000010.npy') == np.arange(16) + 10009).all()
 assert (np.fromfile('$T/m/all.bin', dtype=np.int64).reshape(-1, 16)[10] == np.arange(16) + 10009).all()" ||
     fail "a view of tensor 10 kept old bytes"
   grep -q "followed a commit: 40 -> 40 items" "$T/blobfs.log" || fail "no commit followed: $(cat "$T/blobfs.log")"
+}
+
+test_a_poll_alone_finds_commits_and_inotify_finds_them_sooner() {
+  make_blob "$T/b" 10 int64 16 4
+  mount_fg "$T/b" "$T/slow" -o inotify=false,refresh_interval=30
+  mount_fg "$T/b" "$T/poll" -o inotify=false,refresh_interval=0.2
+  mount_fg "$T/b" "$T/watch" -o refresh_interval=30
+  "$BLOB_WRITE" "$T/b" append 1 1 >/dev/null || fail "append"
+  wait_until test -e "$T/watch/000010.bin" || fail "inotify did not wake the refresher"
+  wait_until test -e "$T/poll/000010.bin" || fail "the 0.2 s poll did not find the commit"
+  sleep 1
+  [[ -e $T/slow/000010.bin ]] && fail "a 30 s poll without inotify found the commit at once (what woke it?)"
+  true
 }
 
 test_live_truncation_removes_names_and_shrinks_all_files() {

@@ -5,9 +5,12 @@
 //   open-read-close of random tensor files, p50/p99
 //   dd-style 1 MiB reads of all.bin vs one plain file of the same bytes
 //   mount time and daemon RSS (also for a 10-million-tensor blob)
+//   a live mount: warm reads against a frozen one, commit-to-visible latency
+//   with inotify and with the poll, and one refresh against cached files
 // Usage: mount_bench [--count N] [--dim D] [--dir DIR] [--blobfs PATH]
 //                    [--opts blobfs -o options] [--peer yes|no] [--big yes|no]
 #include <fcntl.h>
+#include <sys/types.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -45,13 +48,16 @@ bool is_mounted(const std::string& mnt) {
 // this object; unmounts and reaps it on destruction, whatever happened.
 class Mount {
  public:
-  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt, const std::string& opts)
-      : Mount({blobfs, src, mnt, "-f", "-o", "log_level=warning" + (opts.empty() ? "" : "," + opts)}, mnt) {}
-  Mount(const std::vector<std::string>& argv, const std::string& mnt) : mnt_(mnt) {
+  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt, const std::string& opts,
+        const std::string& log = "")
+      : Mount({blobfs, src, mnt, "-f", "-o", "log_level=warning" + (opts.empty() ? "" : "," + opts)}, mnt, log) {}
+  // `log`: where the daemon's stderr goes (default: ours).
+  Mount(const std::vector<std::string>& argv, const std::string& mnt, const std::string& log = "") : mnt_(mnt) {
     fs::create_directories(mnt);
     double t0 = now_s();
     pid_ = fork();
     if (pid_ == 0) {
+      if (!log.empty() && !std::freopen(log.c_str(), "w", stderr)) _exit(126);
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -249,6 +255,102 @@ int main(int argc, char** argv) {
       }
       g_peer = "blobfs";
       row("ls -l on a fresh mount (s)", median(ls_b), median(ls_n), "s", false);
+    }
+    if (bench::flag(argc, argv, "--live", "yes") == "yes") {
+      // Following commits costs warm readers nothing: the same pass over
+      // every file through a live mount and through a frozen one.
+      g_peer = "blobfs";
+      std::printf("-- a live mount\n");
+      const std::string frozen_mnt = root + "/frozen";
+      {
+        Mount live(blobfs, blob, mnt, opts), frozen(blobfs, blob, frozen_mnt, "live=false");
+        auto read_all = [&](const std::string& d) {
+          double t0 = now_s();
+          for (int64_t i = 0; i < count; ++i) read_file(name(d, i), buf);
+          return static_cast<double>(count) / (now_s() - t0);
+        };
+        read_all(mnt);
+        read_all(frozen_mnt);
+        read_all(native);
+        std::vector<double> l, f, n;
+        for (int r = 0; r < 3; ++r) {
+          n.push_back(read_all(native));
+          l.push_back(read_all(mnt));
+          f.push_back(read_all(frozen_mnt));
+        }
+        row("warm read of every file, live (files/s)", median(l), median(n), "files/s", true);
+        row("  the same, live: false", median(f), median(n), "files/s", true);
+        row("  live against live: false", median(l), median(f), "x", true);
+      }
+      // Commit to visible: from the writer's commit returning until the new
+      // tensor's file exists through the mount.
+      auto latency = [&](const std::string& how, const char* what) {
+        Mount live(blobfs, blob, mnt, how);
+        OpenOptions o;
+        Blob w = Blob::open(blob, "a", o);
+        std::vector<double> lat, commit;
+        for (int k = 0; k < 20; ++k) {
+          w.write_raw(data.data(), 1);
+          const double t0 = now_s();  // the commit starts: blocks synced, .stat renamed, directory synced
+          w.flush();
+          commit.push_back(now_s() - t0);
+          const std::string next = name(mnt, w.size() - 1);
+          struct stat st;
+          while (::stat(next.c_str(), &st) != 0) {
+            if (now_s() - t0 > 10) throw Error(Errc::kIo, next + ": not visible after 10 s");
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+          lat.push_back(now_s() - t0);
+          std::this_thread::sleep_for(std::chrono::milliseconds(20 + k * 37 % 100));  // commits at uneven times
+        }
+        w.close();
+        std::printf("%-40s median %8.2f ms   p99 %8.2f ms   (20 commits; the commit itself %.2f ms)\n", what,
+                    median(lat) * 1e3, percentile(lat, 0.99) * 1e3, median(commit) * 1e3);
+      };
+      latency(opts, "commit to visible, inotify");
+      latency(opts + (opts.empty() ? "" : ",") + "inotify=false,refresh_interval=1", "commit to visible, poll every 1 s");
+      // One refresh against the files the kernel holds: an overwrite of one
+      // tensor of the last block, with N other files cached (their
+      // invalidation is not needed, but each must be looked at) and with the
+      // N files inside the rewritten block (each invalidated).
+      const std::string log = root + "/refresh.log";
+      const int64_t per_block = kDefaultBlockSize;
+      for (int64_t cached : {int64_t{0}, int64_t{1000}, std::min<int64_t>(count - per_block, 10000)}) {
+        for (bool inside : {false, true}) {
+          if (inside && cached > per_block) continue;
+          Mount live(blobfs, blob, mnt, opts + (opts.empty() ? "" : ",") + "log_level=debug", log);
+          const int64_t n_now = Blob::open(blob, "r").size();
+          const int64_t target_block = inside ? 0 : (n_now - 1) / per_block;
+          for (int64_t i = 0; i < cached; ++i) read_file(name(mnt, inside ? i : (target_block ? i : per_block + i) % n_now), buf);
+          // The refresher logs how long each refresh took (log_level=debug).
+          auto refreshes = [&] {
+            std::vector<double> found;
+            std::ifstream in(log);
+            for (std::string line; std::getline(in, line);)
+              if (auto at = line.find("refresh took "); at != std::string::npos) found.push_back(std::stod(line.substr(at + 13)));
+            return found;
+          };
+          std::vector<double> took;
+          for (int k = 0; k < 5; ++k) {
+            const size_t before = refreshes().size();
+            Blob w = Blob::open(blob, "r+");
+            w.seek(target_block * per_block);
+            w.write_raw(data.data() + k * item, 1);
+            w.close();
+            const double t0 = now_s();
+            for (std::vector<double> r; now_s() - t0 < 10; std::this_thread::sleep_for(std::chrono::milliseconds(2)))
+              if ((r = refreshes()).size() > before) {
+                took.push_back(r.back());
+                break;
+              }
+          }
+          if (took.empty()) throw Error(Errc::kIo, "no refresh was logged in " + log);
+          char what[80];
+          std::snprintf(what, sizeof what, "one refresh, %lld files cached %s", static_cast<long long>(cached),
+                        inside ? "in the block" : "elsewhere");
+          std::printf("%-40s median %8.2f ms   (5 overwrites of one tensor)\n", what, median(took));
+        }
+      }
     }
     // The best FUSE peer, where it is installed: squashfuse_ll over an
     // uncompressed squashfs image of the same files.

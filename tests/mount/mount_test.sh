@@ -988,7 +988,8 @@ test_appending_one_tensor_to_ten_million_costs_a_handful_of_invalidations() {
   line=$(grep "followed a commit: 10000000 -> 10000001" "$T/blobfs.log") || fail "no refresh logged"
   [[ $line =~ ([0-9]+)\ files\ and\ ([0-9]+)\ names ]] || fail "log line: $line"
   (( BASH_REMATCH[1] <= 5 && BASH_REMATCH[2] == 0 )) || fail "the refresh did work for more than the change: $line"
-  echo "    $(grep -o 'refresh took [0-9.]* ms' "$T/blobfs.log" | tail -1) for one tensor appended to 10M; RSS ${before} -> ${after} KiB" >&2
+  echo "    $(grep -o 'refresh took [0-9.]* ms' "$T/blobfs.log" | tail -1) for one tensor appended to 10M," \
+       "${BASH_REMATCH[1]} files invalidated; RSS ${before} -> ${after} KiB" >&2
   if [[ -z ${TBLOB_SANITIZED:-} ]]; then ((after - before < 2048)) || fail "RSS grew from $before to $after KiB"; fi
 }
 

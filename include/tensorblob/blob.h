@@ -143,6 +143,9 @@ class Blob {
   // Cuts the blob to `pos` tensors (default: the cursor), deletes whole blocks
   // past the end, and commits. Throws Error(kOutOfRange) if pos > size().
   void truncate(std::optional<int64_t> pos = std::nullopt);
+  // Cuts it to n tensors without committing: flush() or close() commits
+  // the cut with whatever else was written, discard() undoes it.
+  void resize(int64_t n);
 
   // Appends every tensor of `other` (same dtype and shape) and commits.
   // keep_order = false takes tensorblob's fast path when block sizes match:

@@ -165,6 +165,11 @@ class Storage {
 // Error: kNotFound if it does not exist, kFormat if it is not a directory.
 std::shared_ptr<Storage> open_posix_storage(const std::string& dir);
 
+// The temporary a file `name` of a store is written under before it is
+// renamed into place, "<name>.tmp.<pid>": two processes never share one, and
+// a writer that finds one whose process is gone removes it.
+std::string temp_name(std::string_view name);
+
 // `path` made absolute against the current directory, with no "." or ".."
 // parts and no trailing '/' (symbolic links are not resolved). Relative
 // paths stop meaning the same thing once a daemon changes directory.

@@ -54,11 +54,13 @@ struct stat View::attributes(const Node& n, uint64_t ino) const {
       timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   st.st_blksize = 4096;
   if (n.kind == NodeKind::kRoot) {
-    st.st_mode = S_IFDIR | options_.dir_mode;
+    st.st_mode = S_IFDIR | options_.dir_mode | (options_.writable ? S_IWUSR : 0);  // new tensors are created here
     st.st_nlink = 2;
     return st;
   }
   st.st_mode = S_IFREG | options_.file_mode;
+  // A writable mount's tensor files take writes (meta.yaml and all.npy never do).
+  if (options_.writable && n.kind != NodeKind::kMeta && n.kind != NodeKind::kAllNpy) st.st_mode |= S_IWUSR;
   st.st_nlink = 1;
   st.st_size = static_cast<off_t>(size(n));
   st.st_blocks = (st.st_size + 511) / 512;
@@ -94,6 +96,17 @@ size_t View::read(const Node& n, uint64_t offset, size_t size, char* dst) const 
 
 Filesystem::Filesystem(std::shared_ptr<tensorblob::Store> store, const Options& options)
     : store_(std::move(store)), options_(options) {
+  if (options_.writable) {
+    if (!options_.live)
+      throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
+                              "writable needs a live mount: what is written must show (set live: true)");
+    if (tensorblob::store_kind(store_->snapshot()->source()) != tensorblob::StoreKind::kBlob)
+      throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
+                              store_->snapshot()->source() +
+                                  ": only a fixed-shape blob mounts writable; a ragged dataset stays read-only "
+                                  "(an appended item would need picomap's content hash recomputed over every item)");
+    writes_ = std::make_unique<BlobWrites>(store_->snapshot()->source());
+  }
   auto v = std::make_shared<const View>(store_->snapshot(), options_);
   check_servable(*v);
   view_ = std::move(v);
@@ -190,6 +203,24 @@ Invalidation Filesystem::plan_late(const std::vector<uint64_t>& inos) const {
     if (n && !v->names().contains(*n)) out.entries.push_back({root, v->names().name(*n)});
   }
   return out;
+}
+
+void Filesystem::forget_uncommitted(const Node& node, uint64_t ino) {
+  Refresh r;
+  r.plan.inodes.push_back({ino, -1, 0});  // attributes only: the size the kernel saw grow
+  auto v = view();
+  if (!v->names().contains(node)) {
+    r.plan.entries.push_back({*Namespace::fixed_ino(Node{NodeKind::kRoot}), v->names().name(node)});
+    r.plan.inodes.back().offset = 0;
+  }
+  r.before = r.after = v->dataset().count();
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    pending_.push_back(std::move(r));
+    wake = wake_;
+  }
+  if (wake) wake();
 }
 
 size_t Filesystem::hold_files() { return view()->dataset().hold_files(); }

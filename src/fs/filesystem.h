@@ -21,6 +21,7 @@
 #include "namespace.h"
 #include "node_table.h"
 #include "options.h"
+#include "writable.h"
 #include "tensorblob/dataset.h"
 #include "tensorblob/presentation.h"
 #include "tensorblob/store.h"
@@ -58,9 +59,16 @@ class View {
 class Filesystem {
  public:
   // Throws tensorblob::Error (kInvalidArgument) when the store cannot be
-  // served: more items than a mount numbers, or verify_on_read without
-  // current per-item hashes.
+  // served: more items than a mount numbers, verify_on_read without
+  // current per-item hashes, writable for what is not a blob or not live;
+  // (kBusy) writable when another writer holds the blob.
   Filesystem(std::shared_ptr<tensorblob::Store> store, const Options& options);
+  // The writer of a writable mount; null for a read-only one.
+  BlobWrites* writes() const { return writes_.get(); }
+  // Queues for the refresher what the kernel must forget of a file a write
+  // handle had open (its size may have grown with writes never committed;
+  // a created file that was never committed has no name).
+  void forget_uncommitted(const Node& node, uint64_t ino);
 
   const Options& options() const { return options_; }
   tensorblob::Store& store() const { return *store_; }
@@ -105,6 +113,7 @@ class Filesystem {
 
   std::shared_ptr<tensorblob::Store> store_;
   Options options_;
+  std::unique_ptr<BlobWrites> writes_;
   mutable NodeTable nodes_;
   mutable std::mutex mu_;
   std::shared_ptr<const View> view_;

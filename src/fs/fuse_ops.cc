@@ -73,10 +73,16 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // the mount is MS_RDONLY, so the VFS refuses write opens itself, and a
   // read-only file needs no per-open state. Only with keep_cache, since the
   // kernel then always keeps pages.
-  if (state.fs->options().keep_cache) {
+  // A writable mount needs its opens (a write handle each) and the flush of
+  // every close (the commit, whose error close() returns): no zero-message
+  // opens there; read-only opens still skip their flush (noflush).
+  if (state.fs->options().keep_cache && !state.fs->writes()) {
     state.no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
     state.no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
   }
+  // cp opens with O_TRUNC: the truncation must arrive with the open (a
+  // tensor's new bytes replace it at close), not as a separate setattr.
+  if (state.fs->writes() && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -113,11 +119,33 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   try {
     Filesystem& fs = fs_of(req);
     auto v = fs.view();
+    // A file open for writing has the size its writes gave it (a new tensor
+    // file exists only through its handle until it is committed).
+    if (fi && fi->fh && fs.writes()) {
+      if (auto node = fs.writes()->node(fi->fh)) {
+        struct stat st = v->attributes(Node{NodeKind::kItemBin, 0, 0}, ino);
+        st.st_size = static_cast<off_t>(*fs.writes()->size(fi->fh));
+        st.st_blocks = (st.st_size + 511) / 512;
+        return void(fuse_reply_attr(req, &st, 0));
+      }
+    }
     auto node = fs.node_of(*v, ino);
+    if (!node && fs.writes() && !Namespace::is_dynamic_ino(ino)) {
+      // A file created at the next index exists through its handle until
+      // it is committed.
+      const Namespace any(tensorblob::kMaxMountedCount, fs.options().naming_width, true, true);
+      if (auto maybe = any.from_ino(ino))
+        if (auto size = fs.writes()->created_size(*maybe)) {
+          struct stat st = v->attributes(Node{NodeKind::kItemBin, 0, 0}, ino);
+          st.st_size = static_cast<off_t>(*size);
+          st.st_blocks = (st.st_size + 511) / 512;
+          return void(fuse_reply_attr(req, &st, 0));
+        }
+    }
     if (!node) return void(fuse_reply_err(req, ENOENT));
     struct stat st = v->attributes(*node, ino);
     fuse_reply_attr(req, &st, fs.options().attr_timeout);
@@ -134,18 +162,38 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto node = fs.node_of(*v, ino);
   if (!node) return void(fuse_reply_err(req, ENOENT));
   if (node->kind == NodeKind::kRoot) return void(fuse_reply_err(req, EISDIR));
-  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return void(fuse_reply_err(req, EROFS));
+  const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+  if (write) {
+    if (!fs.writes()) return void(fuse_reply_err(req, EROFS));
+    // meta.yaml describes the blob; all.npy's header is the blob's shape.
+    if (node->kind == NodeKind::kMeta || node->kind == NodeKind::kAllNpy) return void(fuse_reply_err(req, EPERM));
+    try {
+      fi->fh = fs.writes()->open(*node, fi->flags & O_TRUNC, false, fi->flags & O_APPEND);
+    } catch (...) {
+      return reply_exception(req);
+    }
+    // Written bytes never enter the page cache: until the commit they are
+    // no file's bytes, and a commit that fails must leave nothing behind.
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    return void(fuse_reply_open(req, fi));
+  }
+  fi->fh = 0;
   // Never direct_io: it would break mmap, and np.load(mmap_mode='r') with it.
   fi->keep_cache = fs.options().keep_cache;
   fi->noflush = 1;  // nothing to flush on close of a read-only file
   fuse_reply_open(req, fi);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   try {
     Filesystem& fs = fs_of(req);
     thread_local std::vector<char> buf;
     if (buf.size() < size) buf.resize(size);
+    if (fi && fi->fh && fs.writes()) {  // O_RDWR: a handle reads its own writes
+      size_t n = off < 0 ? 0 : fs.writes()->read(fi->fh, static_cast<uint64_t>(off), size, buf.data());
+      return void(fuse_reply_buf(req, buf.data(), n));
+    }
     for (int attempt = 0;; ++attempt) {
       auto v = fs.view();
       auto node = fs.node_of(*v, ino);
@@ -243,6 +291,16 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
   sv.f_files = v->names().listed_count() + 1;
   sv.f_namemax = kNameMax;
   sv.f_flag = ST_RDONLY;
+  if (fs_of(req).writes()) {
+    // Free space is the source filesystem's: df and copy tools check it.
+    struct statvfs src {};
+    if (::statvfs(v->dataset().source().c_str(), &src) == 0) {
+      sv.f_bfree = src.f_bfree * src.f_frsize / 4096;
+      sv.f_bavail = src.f_bavail * src.f_frsize / 4096;
+      sv.f_blocks += sv.f_bfree;
+    }
+    sv.f_flag = 0;
+  }
   fuse_reply_statfs(req, &sv);
 }
 
@@ -252,21 +310,122 @@ void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, 
   fuse_reply_err(req, ENOTTY);
 }
 
-// Every change is refused: the mount is read-only (the kernel usually says so
-// before asking, since the mount carries MS_RDONLY).
-void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
-void op_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { erofs(req); }
-void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { erofs(req); }
-void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { erofs(req); }
-void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
-void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { erofs(req); }
-void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) { erofs(req); }
-void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { erofs(req); }
-void op_write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) { erofs(req); }
-void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { erofs(req); }
-void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
-void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { erofs(req); }
-void op_fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) { erofs(req); }
+// What has no meaning for a blob: EROFS on a read-only mount (the kernel
+// usually says so before asking, since it carries MS_RDONLY), EPERM on a
+// writable one.
+void refuse(fuse_req_t req) { fuse_reply_err(req, fs_of(req).writes() ? EPERM : EROFS); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { refuse(req); }
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { refuse(req); }
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { refuse(req); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) { refuse(req); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { refuse(req); }
+void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { refuse(req); }
+void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
+// Space is the blob's business; copy tools fall back to writing.
+void op_fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
+  fuse_reply_err(req, fs_of(req).writes() ? EOPNOTSUPP : EROFS);
+}
+
+// A new file at the next index: one tensor appended when it is closed.
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_file_info* fi) {
+  try {
+    Filesystem& fs = fs_of(req);
+    if (!fs.writes()) return void(fuse_reply_err(req, EROFS));
+    if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
+    uint64_t generation;
+    auto v = fs.view(&generation);
+    const int64_t count = v->dataset().count();
+    // The names the next commit could add: NNNNNN.bin and .npy at index count.
+    const Options& o = fs.options();
+    const Namespace next(count + 1, o.naming_width, o.npy_views && !v->dataset().npy_descr().empty(), false);
+    auto node = next.lookup(name);
+    if (node && node->first < count) return void(fuse_reply_err(req, EEXIST));  // looked up as missing a moment ago
+    if (!node || (node->kind != NodeKind::kItemBin && node->kind != NodeKind::kItemNpy))
+      return void(fuse_reply_err(req, EPERM));  // only the next index can be created
+    fi->fh = fs.writes()->open(*node, true, true);
+    fi->direct_io = 1;
+    fuse_entry_param e{};
+    e.ino = fs.ino_for_lookup(*node, generation);
+    e.attr = v->attributes(Node{NodeKind::kItemBin, 0, 0}, e.ino);
+    e.attr.st_size = 0;
+    e.attr.st_blocks = 0;
+    e.attr_timeout = 0;
+    e.entry_timeout = fs.options().entry_timeout;
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      fs.nodes().forget(e.ino, 1);
+      fs.writes()->release(fi->fh);
+    }
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off, fuse_file_info* fi) {
+  Filesystem& fs = fs_of(req);
+  if (!fs.writes() || !fi->fh) return void(fuse_reply_err(req, fs.writes() ? EBADF : EROFS));
+  if (off < 0) return void(fuse_reply_err(req, EINVAL));
+  const int err = fs.writes()->write(fi->fh, static_cast<uint64_t>(off), data, size);
+  if (err) return void(fuse_reply_err(req, err));
+  fuse_reply_write(req, size);
+}
+
+// Commits the handle's writes; the mount then answers from the new commit
+// (the refresher tells the kernel what changed).
+int commit(Filesystem& fs, fuse_file_info* fi) {
+  if (!fs.writes() || !fi->fh) return 0;
+  bool changed = false;
+  const int err = fs.writes()->commit(fi->fh, &changed);
+  if (changed) {
+    try {
+      fs.refresh_and_queue();
+    } catch (const tensorblob::Error& e) {
+      log_once(LogLevel::kError, e.what(), std::string("after a commit: ") + e.what());
+    }
+  }
+  return err;
+}
+
+// close(): its result is this reply's.
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fuse_reply_err(req, commit(fs_of(req), fi)); }
+void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) { fuse_reply_err(req, commit(fs_of(req), fi)); }
+
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Filesystem& fs = fs_of(req);
+  if (fs.writes() && fi->fh) {
+    if (auto node = fs.writes()->node(fi->fh)) fs.forget_uncommitted(*node, ino);
+    fs.writes()->release(fi->fh);
+  }
+  fuse_reply_err(req, 0);
+}
+
+// truncate -s on all.bin cuts the blob; a file keeps its size; nothing else changes.
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  try {
+    Filesystem& fs = fs_of(req);
+    if (!fs.writes()) return void(fuse_reply_err(req, EROFS));
+    if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_CTIME)) return void(fuse_reply_err(req, EPERM));
+    auto v = fs.view();
+    auto node = fs.node_of(*v, ino);
+    if (!node) return void(fuse_reply_err(req, ENOENT));
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+      const uint64_t size = static_cast<uint64_t>(attr->st_size);
+      if (node->kind == NodeKind::kAllBin) {
+        bool changed = false;
+        if (int err = fs.writes()->truncate(size, &changed)) return void(fuse_reply_err(req, err));
+        if (changed) fs.refresh_and_queue();
+        v = fs.view();
+        node = Node{NodeKind::kAllBin, 0, v->dataset().count()};
+      } else if (size != v->size(*node)) {
+        return void(fuse_reply_err(req, node->kind == NodeKind::kMeta || node->kind == NodeKind::kAllNpy ? EPERM : EINVAL));
+      }
+    }
+    struct stat st = v->attributes(*node, ino);
+    fuse_reply_attr(req, &st, fs.options().attr_timeout);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
 
 }  // namespace
 
@@ -293,6 +452,9 @@ const fuse_lowlevel_ops& fuse_operations() {
     o.rename = op_rename;
     o.link = op_link;
     o.write = op_write;
+    o.flush = op_flush;
+    o.fsync = op_fsync;
+    o.release = op_release;
     o.setxattr = op_setxattr;
     o.removexattr = op_removexattr;
     o.create = op_create;

@@ -88,7 +88,9 @@ void fit_address_space_limit() {
 
 // Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
 int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::Options& o) {
-  std::string mount_opts = "ro,subtype=blobfs,fsname=" + escape_commas(o.source);
+  // Read-only unless writable was asked for: the plain flag rw alone never
+  // makes a mount writable (fstab's defaults imply it).
+  std::string mount_opts = std::string(o.writable ? "rw" : "ro") + ",subtype=blobfs,fsname=" + escape_commas(o.source);
   if (o.allow_other) mount_opts += ",allow_other";
   if (o.default_permissions) mount_opts += ",default_permissions";
   std::vector<const char*> argv = {"blobfs", "-o", mount_opts.c_str()};

@@ -83,6 +83,7 @@ const std::vector<Key>& setters() {
       {"naming_width", false, [](Options& o, auto w, auto k, auto v) { o.naming_width = static_cast<int>(to_int(w, k, v, 1, 19)); }},
       {"npy_views", true, [](Options& o, auto w, auto k, auto v) { o.npy_views = to_bool(w, k, v); }},
       {"range_views", true, [](Options& o, auto w, auto k, auto v) { o.range_views = to_bool(w, k, v); }},
+      {"writable", true, [](Options& o, auto w, auto k, auto v) { o.writable = to_bool(w, k, v); }},
       {"live", true, [](Options& o, auto w, auto k, auto v) { o.live = to_bool(w, k, v); }},
       {"refresh_interval", false,
        [](Options& o, auto w, auto k, auto v) {

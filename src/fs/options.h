@@ -25,7 +25,8 @@ struct Options {
   bool range_views = true; // A-B.bin, A-B.npy found by name
   bool live = true;         // follow commits to the source; false: serve the mount-time commit
   double refresh_interval = 1;      // seconds between polls of the source for a commit
-  bool inotify = true;      // also wake on inotify events where the source's filesystem has them
+  bool inotify = true;
+  bool writable = false;    // the daemon becomes the blob's writer: tensors written through the mount      // also wake on inotify events where the source's filesystem has them
   double entry_timeout = 86400;     // seconds the kernel may trust a name
   double attr_timeout = 86400;      // seconds the kernel may trust sizes and modes
   double negative_timeout = 86400;  // seconds the kernel may remember a missing name (live: false only)

@@ -312,6 +312,12 @@ void Blob::truncate(std::optional<int64_t> pos) {
   m.set_snapshot(m.writer->commit());
 }
 
+void Blob::resize(int64_t n) {
+  impl_->check_writable();
+  impl_->writer->truncate(n);
+  impl_->pos = std::min(impl_->pos, n);
+}
+
 void Blob::extend(const Blob& other, bool keep_order, const std::function<void(uint64_t)>& progress) {
   Impl& m = *impl_;
   const Impl& o = *other.impl_;

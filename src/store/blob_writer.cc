@@ -61,10 +61,11 @@ void BlobWriter::sweep_strays() {
       remove = !listed.count(name) && !store_->has_live_block(name);
     } else if (is_temp_name(name)) {
       // .stat and .conf temporaries are only ever written under this lock;
-      // a sidecar's may belong to a live reader (tblob verify --update).
+      // others (a sidecar's from tblob verify --update, a writable mount's
+      // staging) belong to the process named in them, while it lives.
       const bool writer_only = name.starts_with(".stat.tmp") || name.starts_with(".conf.tmp");
       const auto dot = name.rfind('.');
-      remove = writer_only || (name.starts_with(".hashes.npy.tmp") && !process_alive(std::string_view(name).substr(dot + 1)));
+      remove = writer_only || (name.starts_with(".") && !process_alive(std::string_view(name).substr(dot + 1)));
     }
     if (remove) {
       auto info = st.stat(name);

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "tensorblob/blob_format.h"
+#include "tensorblob/storage.h"
 
 namespace tensorblob {
 
@@ -15,9 +16,8 @@ inline constexpr const char* kConfName = ".conf";
 inline constexpr const char* kStatName = ".stat";
 inline constexpr const char* kBlobHashesName = ".hashes.npy";  // item_hashes.h
 
-// The temporary a publish of `name` writes first: "<name>.tmp.<pid>", so
-// writers in two processes (a sidecar written by a reader) never share one.
-std::string temp_name(std::string_view name);
+// temp_name(), the temporary a publish of a file writes first, is declared
+// in storage.h (a writable mount stages under such names too).
 // Whether `name` is one of our temporaries ("<x>.tmp" or "<x>.tmp.<pid>").
 bool is_temp_name(std::string_view name);
 

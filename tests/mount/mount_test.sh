@@ -993,4 +993,234 @@ test_appending_one_tensor_to_ten_million_costs_a_handful_of_invalidations() {
   if [[ -z ${TBLOB_SANITIZED:-} ]]; then ((after - before < 2048)) || fail "RSS grew from $before to $after KiB"; fi
 }
 
+# The blob's bytes as the library reads them, for comparisons.
+blob_bytes() { "$TBLOB" export "$1" /dev/stdout | tail -c +129; }
+
+test_writable_mount_every_way_of_writing_lands_in_the_blob() {
+  make_blob "$T/b" 20 int64 16 8             # 128-byte tensors
+  mount_fg "$T/b" "$T/w" -o writable=true
+  grep " $T/w " /proc/mounts | grep -q " rw," || fail "not mounted rw"
+  "$PY" - "$T/w" "$T" <<'PY' || fail "a write did not land"
+import numpy as np, os, subprocess, sys
+w, t = sys.argv[1], sys.argv[2]
+def tensor(i, salt=0): return (np.arange(16, dtype=np.int64) + i * 1000 + salt)
+def run(cmd): subprocess.run(cmd, shell=True, check=True)
+tensor(3, 7).tofile(f"{t}/t3.bin")
+run(f"cp {t}/t3.bin {w}/000003.bin")                                  # cp: replace tensor 3
+tensor(5, 9).tofile(f"{t}/t5.bin")
+run(f"dd if={t}/t5.bin of={w}/000005.bin bs=100 conv=notrunc status=none")  # bs not a tensor's size
+run(f"dd if={t}/t5.bin of={w}/all.bin bs=48 seek=20 skip=1 count=1 conv=notrunc status=none")  # bytes 960.. of tensor 7
+np.concatenate([tensor(i) for i in (20, 21)]).tofile(f"{t}/two.bin")
+run(f"cat {t}/two.bin >> {w}/all.bin")                                # cat >>: append 20, 21
+run(f"cat {t}/two.bin | tee -a {w}/all.bin > /dev/null")               # tee -a: append 22, 23 (same bytes)
+with open(f"{w}/all.bin", "ab") as f: f.write(tensor(24).tobytes())    # open('ab')
+fd = os.open(f"{w}/000010-000012.bin", os.O_WRONLY)                      # os.pwrite into a range file
+os.pwrite(fd, tensor(11, 5).tobytes(), 128); os.close(fd)
+np.save(f"{w}/000012.npy", tensor(12, 3))                              # np.save: overwrite
+np.save(f"{w}/000025.npy", tensor(25))                                 # np.save: the next index
+tensor(26).tofile(f"{w}/000026.bin")                                   # create the next index
+run(f"truncate -s {27 * 128} {w}/all.bin")                              # truncate to whole tensors (no change)
+want = np.stack([tensor(i) for i in range(27)])
+want[3] = tensor(3, 7); want[5] = tensor(5, 9); want[11] = tensor(11, 5); want[12] = tensor(12, 3)
+want[22], want[23] = tensor(20), tensor(21)
+w7 = want[7].view(np.uint8).copy(); w7[960 - 7 * 128: 960 - 7 * 128 + 48] = tensor(5, 9).view(np.uint8)[48:96]
+want[7] = w7.view(np.int64)
+np.save(f"{t}/want.npy", want)
+got = np.load(f"{w}/all.npy")
+assert got.shape == want.shape, (got.shape, want.shape)
+bad = [i for i in range(len(want)) if not (got[i] == want[i]).all()]
+assert not bad, f"tensors differ through the mount: {bad}"
+PY
+  cmp -s <(blob_bytes "$T/b") <("$PY" -c "import numpy as np, sys; sys.stdout.buffer.write(np.load('$T/want.npy').tobytes())") ||
+    fail "the library reads other bytes"
+  mount_fg "$T/b" "$T/r"
+  cmp -s "$T/r/all.bin" <("$PY" -c "import numpy as np, sys; sys.stdout.buffer.write(np.load('$T/want.npy').tobytes())") ||
+    fail "a fresh read-only mount reads other bytes"
+  "$TBLOB" verify "$T/b" >/dev/null 2>"$T/err" || fail "verify: $(cat "$T/err")"
+  [[ ! -s $T/err ]] || fail "verify warns: $(cat "$T/err")"
+  truncate -s $((15 * 128)) "$T/w/all.bin" || fail "truncate -s"
+  "$TBLOB" info "$T/b" | grep -qx "count: 15" || fail "truncate did not cut the blob"
+  wait_until bash -c "[[ \$(stat -c %s '$T/r/all.bin') == $((15 * 128)) ]]" || fail "the read-only mount did not follow"
+}
+
+test_writable_mount_refusals_have_their_errno_and_change_nothing() {
+  make_blob "$T/b" 10 int64 16 4
+  cp -a "$T/b/.stat" "$T/stat.before"
+  blob_bytes "$T/b" > "$T/before"
+  mount_fg "$T/b" "$T/w" -o writable=true
+  "$PY" - "$T/w" <<'PY' || fail "errno checks failed"
+import errno, os, sys, numpy as np
+w = sys.argv[1]
+def expect(err, fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        assert e.errno == err, (fn.__name__, args, errno.errorcode[e.errno], errno.errorcode[err])
+        return
+    raise AssertionError(f"{fn.__name__}{args} succeeded")
+def write_close(path, data, flags=os.O_WRONLY | os.O_TRUNC, at=None):
+    fd = os.open(path, flags, 0o644)
+    try:
+        if at is None: os.write(fd, data)
+        else: os.pwrite(fd, data, at)
+    finally:
+        os.close(fd)
+expect(errno.EPERM, os.mkdir, f"{w}/d")
+expect(errno.EPERM, os.unlink, f"{w}/000001.bin")
+expect(errno.EPERM, os.rename, f"{w}/000001.bin", f"{w}/000002.bin")
+expect(errno.EPERM, os.symlink, "x", f"{w}/l")
+expect(errno.EPERM, os.link, f"{w}/000001.bin", f"{w}/h")
+expect(errno.EPERM, os.chmod, f"{w}/000001.bin", 0o600)
+expect(errno.EPERM, write_close, f"{w}/meta.yaml", b"x")
+expect(errno.EPERM, write_close, f"{w}/all.npy", b"x")
+expect(errno.EPERM, write_close, f"{w}/000099.bin", b"x" * 128, os.O_WRONLY | os.O_CREAT)   # past the next index
+expect(errno.EPERM, write_close, f"{w}/notes.txt", b"x", os.O_WRONLY | os.O_CREAT)
+expect(errno.EINVAL, write_close, f"{w}/000001.bin", b"x" * 100)                            # a partial tensor (cp)
+expect(errno.EINVAL, write_close, f"{w}/000010.bin", b"x" * 100, os.O_WRONLY | os.O_CREAT)  # a partial new tensor
+expect(errno.EINVAL, write_close, f"{w}/all.bin", b"x" * 100, os.O_WRONLY | os.O_APPEND)   # a partial append
+expect(errno.EFBIG, write_close, f"{w}/000001.bin", b"x" * 8, os.O_WRONLY, 200)              # past a tensor's end
+expect(errno.EINVAL, np.save, f"{w}/000002.npy", np.zeros(16, np.int32))                   # wrong dtype
+expect(errno.EINVAL, np.save, f"{w}/000002.npy", np.zeros(15, np.int64))                   # wrong shape
+expect(errno.EINVAL, os.truncate, f"{w}/all.bin", 1000)                                     # not whole tensors
+expect(errno.EINVAL, os.truncate, f"{w}/all.bin", 20 * 128)                                 # growing
+expect(errno.EINVAL, os.truncate, f"{w}/000001.bin", 0)
+PY
+  cmp -s "$T/b/.stat" "$T/stat.before" || fail ".stat changed"
+  cmp -s <(blob_bytes "$T/b") "$T/before" || fail "the blob's bytes changed"
+  [[ $(ls -a "$T/b" | grep -c '^\.write') == 0 ]] || fail "staging files left: $(ls -a "$T/b")"
+  # rw alone (fstab's defaults) does not make a mount writable.
+  mount_fg "$T/b" "$T/ro" -o rw
+  "$PY" -c "
+import errno, os
+try:
+    os.open('$T/ro/000001.bin', os.O_WRONLY); raise SystemExit('writable')
+except OSError as e:
+    raise SystemExit(0 if e.errno == errno.EROFS else 'errno %d' % e.errno)" || fail "-o rw made a writable mount"
+}
+
+test_writable_mount_full_disk_fails_at_close_and_keeps_the_last_commit() {
+  small_fs "$T/small" 2m
+  make_blob "$T/small/b" 100 float32 256 64          # 1 KiB tensors, 64 KiB blocks: 100 KiB
+  blob_bytes "$T/small/b" > "$T/before"
+  mount_fg "$T/small/b" "$T/w" -o writable=true
+  "$PY" - "$T/w" <<'PY' || fail "the full disk was not ENOSPC at close"
+import errno, os, sys
+w = sys.argv[1]
+f = open(f"{w}/all.bin", "ab")
+f.write(b"\1" * (1200 * 1024))     # staged (1.2 MiB fits); committing it needs as much again
+try:
+    f.close()
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ENOSPC else f"close: {errno.errorcode[e.errno]}")
+sys.exit("close succeeded")
+PY
+  "$TBLOB" info "$T/small/b" | grep -qx "count: 100" || fail "the blob's count changed"
+  cmp -s <(blob_bytes "$T/small/b") "$T/before" || fail "the blob's bytes changed"
+  "$TBLOB" verify "$T/small/b" >/dev/null || fail "verify"
+  ls -a "$T/small/b" | grep -q '^\.write' && fail "staging left on the full disk"
+  cmp -s "$T/w/all.bin" "$T/before" || fail "the mount serves other bytes"
+}
+
+test_writable_mount_daemon_killed_during_a_100mb_append_leaves_the_last_commit() {
+  make_blob "$T/b" 50 float32 768 1024
+  blob_bytes "$T/b" > "$T/before"
+  local when
+  for when in staging committing; do
+    mount_fg "$T/b" "$T/w_$when" -o writable=true
+    # A writer that says when it is half way through staging 100 MB, or
+    # that it has started the close that commits them.
+    "$PY" - "$T/w_$when/all.bin" "$T/mark" "$when" <<'PY' &
+import os, sys
+path, mark, when = sys.argv[1:4]
+chunk = os.urandom(3072 * 340)   # about 1 MB of whole tensors
+try:
+    with open(path, "ab") as f:
+        for k in range(100):
+            f.write(chunk)
+            if when == "staging" and k == 50: open(mark, "w").close()
+        if when == "committing": open(mark, "w").close()
+except OSError:
+    pass
+PY
+    local writer=$!
+    _pids+=("$writer")
+    wait_until test -e "$T/mark" || fail "the writer did not get going"
+    [[ $when == committing ]] && sleep 0.$((RANDOM % 4))
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null
+    wait "$writer" 2>/dev/null
+    rm -f "$T/mark"
+    fusermount3 -uz "$T/w_$when" 2>/dev/null
+    local count
+    count=$("$TBLOB" info "$T/b" | sed -n 's/^count: //p')
+    echo "    killed while $when: $count tensors committed" >&2
+    "$TBLOB" verify "$T/b" >/dev/null 2>"$T/err" || fail "verify after a kill while $when: $(cat "$T/err")"
+    if [[ $when == staging ]]; then
+      [[ $count == 50 ]] || fail "a kill while staging committed something: $count"
+    else
+      [[ $count == 50 || $count == 34050 ]] || fail "a kill while committing left $count tensors, neither commit"
+    fi
+    cmp -s <(blob_bytes "$T/b" | head -c $((50 * 3072))) "$T/before" || fail "the committed tensors changed"
+    "$TBLOB" truncate "$T/b" 50 || fail "truncate back"
+  done
+  mount_fg "$T/b" "$T/again" -o writable=true     # the next writer removes the dead daemon's staging
+  ls -a "$T/b" | grep -q '^\.write' && fail "the staging of the killed daemon is still there"
+  cmp -s "$T/again/all.bin" "$T/before" || fail "a restarted mount serves other bytes"
+}
+
+test_writable_mount_serialises_two_writer_processes() {
+  make_blob "$T/b" 10 int64 16 8
+  mount_fg "$T/b" "$T/w" -o writable=true
+  "$PY" - "$T/w" <<'PY' || fail "two writers"
+import multiprocessing as mp, os, sys, numpy as np
+w = sys.argv[1]
+def writer(tag):
+    for k in range(25):
+        with open(f"{w}/all.bin", "ab") as f:
+            f.write(np.full((3, 16), tag * 1000 + k, np.int64).tobytes())
+ps = [mp.Process(target=writer, args=(t,)) for t in (1, 2)]
+for p in ps: p.start()
+for p in ps: p.join()
+assert all(p.exitcode == 0 for p in ps)
+a = np.load(f"{w}/all.npy")
+assert a.shape == (160, 16), a.shape
+tail = a[10:]
+groups = [tuple(tail[i:i + 3, 0]) for i in range(0, 150, 3)]
+assert all(len(set(g)) == 1 for g in groups), "a commit was split"
+assert sorted(g[0] for g in groups) == sorted(t * 1000 + k for t in (1, 2) for k in range(25))
+assert (tail == tail[:, :1]).all(), "a tensor was torn"
+PY
+  "$TBLOB" info "$T/b" | grep -qx "count: 160" || fail "count"
+}
+
+test_writable_mount_fsync_commits_and_a_second_writable_mount_is_refused() {
+  make_blob "$T/b" 10 int64 16 8
+  mount_fg "$T/b" "$T/w" -o writable=true
+  mount_fg "$T/b" "$T/r"
+  local out rc
+  mkdir -p "$T/w2"
+  out=$("$BLOBFS" "$T/b" "$T/w2" -o writable=true 2>&1); rc=$?
+  [[ $rc -eq 3 && $out == *"another writer has this blob open"* ]] || fail "a second writable mount: $rc $out"
+  is_mounted "$T/w2" && fail "it mounted anyway"
+  "$PY" - "$T/w" "$T/r" <<'PY' || fail "fsync did not commit"
+import os, sys, time, numpy as np
+w, r = sys.argv[1], sys.argv[2]
+fd = os.open(f"{w}/all.bin", os.O_WRONLY | os.O_APPEND)
+os.write(fd, np.full(16, 42, np.int64).tobytes())
+assert not os.path.exists(f"{r}/000010.bin"), "visible before the commit"
+os.fsync(fd)                                   # committed now, the fd still open
+deadline = time.time() + 5
+while not os.path.exists(f"{r}/000010.bin") and time.time() < deadline: time.sleep(0.01)
+assert (np.fromfile(f"{r}/000010.bin", np.int64) == 42).all(), "the read-only mount does not show it"
+os.write(fd, np.full(16, 43, np.int64).tobytes())
+os.close(fd)
+PY
+  "$TBLOB" info "$T/b" | grep -qx "count: 12" || fail "count after fsync and close"
+  local out2 rc2
+  "$TBLOB" build "$T/d" "$PICO"/inputs/f32_ragged/item_*.npy || fail "build"
+  mkdir -p "$T/wd"
+  out2=$("$BLOBFS" "$T/d" "$T/wd" -o writable=true 2>&1); rc2=$?
+  [[ $rc2 -eq 3 && $out2 == *"only a fixed-shape blob mounts writable"* ]] || fail "a writable ragged mount: $rc2 $out2"
+}
+
 run_tests

@@ -160,6 +160,8 @@ bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS)
 	@echo "== the large-tensor set: 500 x (3, 224, 224) float32"
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS) --count 500 --dim 150528 --big no
+	@echo "== writing through a writable mount"
+	$(BUILD)/bench/write_bench --blobfs $(BLOBFS)
 
 # The main job: a demo blob (created once: 10,000 embeddings of 64 float32),
 # mounted at build/demo/mnt and read with ls, cat, dd and numpy.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "mount_util.h"
 #include "tensorblob/blob.h"
 #include "tensorblob/error.h"
 
@@ -33,92 +34,13 @@ using namespace tensorblob;
 using bench::median;
 using bench::now_s;
 using bench::percentile;
+using bench::Mount;
+using bench::name;
+using bench::read_file;
+using bench::time_command;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool is_mounted(const std::string& mnt) {
-  std::ifstream m("/proc/mounts");
-  for (std::string dev, dir, rest; m >> dev >> dir && std::getline(m, rest);)
-    if (dir == mnt) return true;
-  return false;
-}
-
-// A FUSE daemon (argv, mounting at mnt, in the foreground) for the life of
-// this object; unmounts and reaps it on destruction, whatever happened.
-class Mount {
- public:
-  Mount(const std::string& blobfs, const std::string& src, const std::string& mnt, const std::string& opts,
-        const std::string& log = "")
-      : Mount({blobfs, src, mnt, "-f", "-o", "log_level=warning" + (opts.empty() ? "" : "," + opts)}, mnt, log) {}
-  // `log`: where the daemon's stderr goes (default: ours).
-  Mount(const std::vector<std::string>& argv, const std::string& mnt, const std::string& log = "") : mnt_(mnt) {
-    fs::create_directories(mnt);
-    double t0 = now_s();
-    pid_ = fork();
-    if (pid_ == 0) {
-      if (!log.empty() && !std::freopen(log.c_str(), "w", stderr)) _exit(126);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    while (!is_mounted(mnt)) {
-      if (now_s() - t0 > 20) {
-        kill(pid_, SIGKILL);  // the destructor will not run for a failed constructor
-        waitpid(pid_, nullptr, 0);
-        throw Error(Errc::kIo, argv[0] + " did not mount " + mnt);
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    mount_seconds = now_s() - t0;
-  }
-  ~Mount() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  // "VmRSS N KiB (RssAnon N KiB)": VmRSS counts the block pages the daemon
-  // has mapped, which are the shared page cache; RssAnon is its own memory.
-  std::string rss() const {
-    std::ifstream st("/proc/" + std::to_string(pid_) + "/status");
-    std::string vm = "?", anon = "?";
-    for (std::string line; std::getline(st, line);) {
-      if (line.rfind("VmRSS:", 0) == 0) vm = std::to_string(std::atol(line.c_str() + 6));
-      if (line.rfind("RssAnon:", 0) == 0) anon = std::to_string(std::atol(line.c_str() + 8));
-    }
-    return "VmRSS " + vm + " KiB (RssAnon " + anon + " KiB)";
-  }
-  double mount_seconds = 0;
-
- private:
-  std::string mnt_;
-  pid_t pid_ = -1;
-};
-
-size_t read_file(const std::string& path, std::vector<char>& buf) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(Errc::kIo, path + ": open failed");
-  size_t total = 0;
-  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) total += static_cast<size_t>(n);
-  ::close(fd);
-  return total;
-}
-
-std::string name(const std::string& dir, int64_t i) {
-  char b[32];
-  std::snprintf(b, sizeof b, "/%06lld.bin", static_cast<long long>(i));
-  return dir + b;
-}
-
-// Seconds taken by a shell command, which must succeed.
-double time_command(const std::string& cmd) {
-  double t0 = now_s();
-  if (std::system(cmd.c_str()) != 0) throw Error(Errc::kIo, "command failed: " + cmd);
-  return now_s() - t0;
-}
 
 // The FUSE tree being measured, as its rows name it.
 const char* g_peer = "blobfs";

@@ -14,7 +14,7 @@ BUILD    ?= build
 CXX      ?= g++
 OPT      ?= -O2 -g
 SAN      ?=
-LIB_PKGS := nlohmann_json yaml-cpp libxxhash
+LIB_PKGS := nlohmann_json yaml-cpp libxxhash libcurl openssl tinyxml2
 FS_PKGS  := fuse3 libsystemd
 # Recursive (=) on purpose: pkg-config must run after `make deps` installed the
 # packages, not when a fresh machine first reads this Makefile.
@@ -32,10 +32,13 @@ LDFLAGS  += $(SAN)
 # Every Debian package the project uses (build, tests, the python reference tools).
 DEB_PACKAGES := g++ make pkg-config nlohmann-json3-dev catch2 libxxhash-dev xxhash \
                 libfuse3-dev fuse3 libyaml-cpp-dev libsystemd-dev python3 python3-numpy python3-xxhash \
-                clang libclang-rt-14-dev
+                clang libclang-rt-14-dev libcurl4-openssl-dev libssl-dev libtinyxml2-dev
+# What the S3 tests add: a real S3 server (Ceph's RADOS Gateway) and boto3 to
+# upload fixtures the way users do. Installed by make test, not by make.
+TEST_DEB_PACKAGES := ceph-mon ceph-osd radosgw ceph-common python3-boto3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-LIB_SRCS   := $(wildcard src/store/*.cc)
+LIB_SRCS   := $(wildcard src/store/*.cc) $(wildcard src/s3/*.cc)
 LIB_OBJS   := $(LIB_SRCS:%.cc=$(BUILD)/%.o)
 LIB        := $(BUILD)/libtensorblob.a
 CLI_SRCS   := $(wildcard src/cli/*.cc)
@@ -68,25 +71,31 @@ FUZZ_CXX      ?= clang++
 FUZZ_FLAGS    := -std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS  ?= 30
 
-.PHONY: all deps programs test asan asan-build bench bench-mount bench-stress demo install fuzz clean
+.PHONY: all deps test-deps programs test asan asan-build bench bench-mount bench-stress demo install fuzz clean
 .SECONDARY:
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TBLOB) $(BLOBFS) $(UNIT_BIN) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# $(call apt_install,PACKAGES): installs those of PACKAGES not installed yet.
+apt_install = missing=$$(for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing" $$missing; \
+	  echo "make: installing" $$missing; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(LIB_OBJS): DIR_INCLUDES := -Isrc/store
+deps:
+	@$(call apt_install,$(DEB_PACKAGES))
+
+test-deps: deps
+	@$(call apt_install,$(TEST_DEB_PACKAGES))
+
+$(LIB_OBJS): DIR_INCLUDES := -Isrc/store -Isrc/s3
 $(FS_OBJS): DIR_INCLUDES := -Isrc/fs
 $(CLI_OBJS): DIR_INCLUDES := -Isrc/cli
-$(BUILD)/tests/%.o: DIR_INCLUDES := -Isrc/store -Isrc/fs -Isrc/cli
+$(BUILD)/tests/%.o: DIR_INCLUDES := -Isrc/store -Isrc/s3 -Isrc/fs -Isrc/cli
 
 $(BUILD)/%.o: %.cc | deps
 	@mkdir -p $(@D)
@@ -119,7 +128,7 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 
 $(BUILD)/fuzz/obj/%.o: %.cc | deps
 	@mkdir -p $(@D)
-	$(FUZZ_CXX) $(CPPFLAGS) -Isrc/store -Isrc/fs -Isrc/cli $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CXX) $(CPPFLAGS) -Isrc/store -Isrc/s3 -Isrc/fs -Isrc/cli $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_DEP_OBJS)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LIB_LIBS)
@@ -139,7 +148,7 @@ asan-build: deps
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" programs
 
-test: all asan-build
+test: all asan-build test-deps
 	tests/run_tests.sh $(BUILD) $(ASAN_BUILD)
 
 # The sanitized suites alone.

@@ -179,7 +179,7 @@ std::string absolute_path(const std::string& path);
 std::pair<std::string, std::string> split_path(const std::string& path);
 
 // The whole of the regular file at `path` (a config file), at most `limit`
-// bytes. Never blocks on a FIFO. Throws Error naming the file: kNotFound,
+// bytes. Follows symbolic links (a path a user names); never blocks on a FIFO. Throws Error naming the file: kNotFound,
 // kFormat ("not a regular file", "larger than ..."), kIo.
 std::string read_regular_file(const std::string& path, size_t limit);
 

@@ -19,6 +19,7 @@
 
 #include "tensorblob/dataset.h"
 #include "tensorblob/error.h"
+#include "tensorblob/s3.h"
 #include "tensorblob/storage.h"
 
 namespace tensorblob {
@@ -31,7 +32,11 @@ enum class StoreKind {
   kRagged,     // a picomap dataset, named by its base or any of its files
   kDirectory,  // a plain directory
 };
-StoreKind store_kind(const std::string& path);
+// `path` may be local or s3://BUCKET/PREFIX (reached with `s3`).
+StoreKind store_kind(const std::string& path, const S3Options& s3 = {});
+
+// The directory `dir` as a Storage: a local one, or s3://BUCKET/PREFIX.
+std::shared_ptr<Storage> open_storage(const std::string& dir, const S3Options& s3 = {});
 
 struct StoreOptions {
   // Most block files kept open (and mapped) at once; 0: vm.max_map_count /
@@ -39,6 +44,8 @@ struct StoreOptions {
   size_t max_cached_blocks = 0;
   // How block files are read (storage.h). kPread keeps nothing mapped.
   Access access = Access::kMapped;
+  // How stores at s3:// paths are reached.
+  S3Options s3;
 };
 
 // What changed between two snapshots of one store.
@@ -61,6 +68,9 @@ class Store {
   virtual std::optional<StoreChange> refresh() = 0;
   // The directory the store lives in.
   virtual const Storage& storage() const = 0;
+  // Items of `before` and `after` (two snapshots of this store, in either
+  // order of age) whose bytes may differ, as StoreChange::rewritten says.
+  virtual std::vector<std::pair<int64_t, int64_t>> rewritten(const Dataset& before, const Dataset& after) const = 0;
   // Names in storage() whose change means a commit may have happened (for
   // change notification: .stat for a blob, the .json and intent file for a
   // ragged dataset).

@@ -100,6 +100,10 @@ Filesystem::Filesystem(std::shared_ptr<tensorblob::Store> store, const Options& 
     if (!options_.live)
       throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
                               "writable needs a live mount: what is written must show (set live: true)");
+    if (options_.verify_on_read)
+      throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
+                              "writable and verify_on_read do not go together: a commit drops the per-item hashes "
+                              "that verify_on_read needs, so the mount could never show its own writes");
     if (tensorblob::store_kind(store_->snapshot()->source()) != tensorblob::StoreKind::kBlob)
       throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
                               store_->snapshot()->source() +
@@ -182,8 +186,14 @@ std::optional<Filesystem::Refresh> Filesystem::refresh() {
     std::optional<Node> n = Namespace::is_dynamic_ino(ino) ? nodes_.find(ino) : before->names().from_ino(ino);
     if (n) held.emplace_back(ino, *n);
   }
+  // The store moves on even when a commit could not be served (check_servable
+  // threw): the view may be older than the change's `before`, and what the
+  // kernel must forget is what differs from the view.
+  std::vector<std::pair<int64_t, int64_t>> rewritten = &before->dataset() == change->before.get()
+                                                           ? std::move(change->rewritten)
+                                                           : store_->rewritten(before->dataset(), *change->after);
   Refresh r;
-  r.plan = plan_invalidation(*before, *next, change->rewritten, held);
+  r.plan = plan_invalidation(*before, *next, rewritten, held);
   r.before = before->dataset().count();
   r.after = next->dataset().count();
   return r;
@@ -238,7 +248,7 @@ uint64_t Filesystem::ino_for_lookup(const Node& node, uint64_t generation) const
     if (options_.live && node.kind != NodeKind::kRoot) nodes_.count(*ino, generation);
     return *ino;
   }
-  return nodes_.acquire(node);
+  return nodes_.acquire(node, generation);
 }
 
 }  // namespace blobfs

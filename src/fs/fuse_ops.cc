@@ -346,8 +346,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse
     fi->fh = fs.writes()->open(*node, true, true);
     fi->direct_io = 1;
     fuse_entry_param e{};
-    e.ino = fs.ino_for_lookup(*node, generation);
-    e.attr = v->attributes(Node{NodeKind::kItemBin, 0, 0}, e.ino);
+    try {
+      e.ino = fs.ino_for_lookup(*node, generation);
+      e.attr = v->attributes(Node{NodeKind::kItemBin, 0, 0}, e.ino);
+    } catch (...) {
+      if (e.ino) fs.nodes().forget(e.ino, 1);
+      fs.writes()->release(fi->fh);  // no reply names the handle: nothing else would drop it
+      throw;
+    }
     e.attr.st_size = 0;
     e.attr.st_blocks = 0;
     e.attr_timeout = 0;
@@ -362,12 +368,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse
 }
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off, fuse_file_info* fi) {
-  Filesystem& fs = fs_of(req);
-  if (!fs.writes() || !fi->fh) return void(fuse_reply_err(req, fs.writes() ? EBADF : EROFS));
-  if (off < 0) return void(fuse_reply_err(req, EINVAL));
-  const int err = fs.writes()->write(fi->fh, static_cast<uint64_t>(off), data, size);
-  if (err) return void(fuse_reply_err(req, err));
-  fuse_reply_write(req, size);
+  try {
+    Filesystem& fs = fs_of(req);
+    if (!fs.writes() || !fi->fh) return void(fuse_reply_err(req, fs.writes() ? EBADF : EROFS));
+    if (off < 0) return void(fuse_reply_err(req, EINVAL));
+    const int err = fs.writes()->write(fi->fh, static_cast<uint64_t>(off), data, size);
+    if (err) return void(fuse_reply_err(req, err));
+    fuse_reply_write(req, size);
+  } catch (...) {
+    reply_exception(req);
+  }
 }
 
 // Commits the handle's writes; the mount then answers from the new commit
@@ -379,7 +389,8 @@ int commit(Filesystem& fs, fuse_file_info* fi) {
   if (changed) {
     try {
       fs.refresh_and_queue();
-    } catch (const tensorblob::Error& e) {
+    } catch (const std::exception& e) {
+      // Committed all the same: the refresher picks the commit up later.
       log_once(LogLevel::kError, e.what(), std::string("after a commit: ") + e.what());
     }
   }
@@ -387,14 +398,31 @@ int commit(Filesystem& fs, fuse_file_info* fi) {
 }
 
 // close(): its result is this reply's.
-void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fuse_reply_err(req, commit(fs_of(req), fi)); }
-void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) { fuse_reply_err(req, commit(fs_of(req), fi)); }
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  try {
+    fuse_reply_err(req, commit(fs_of(req), fi));
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  try {
+    fuse_reply_err(req, commit(fs_of(req), fi));
+  } catch (...) {
+    reply_exception(req);
+  }
+}
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Filesystem& fs = fs_of(req);
   if (fs.writes() && fi->fh) {
-    if (auto node = fs.writes()->node(fi->fh)) fs.forget_uncommitted(*node, ino);
-    fs.writes()->release(fi->fh);
+    try {
+      if (auto node = fs.writes()->node(fi->fh)) fs.forget_uncommitted(*node, ino);
+    } catch (const std::exception& e) {
+      log_once(LogLevel::kError, e.what(), std::string("closing a written file: ") + e.what());
+    }
+    fs.writes()->release(fi->fh);  // whatever happened: the handle goes
   }
   fuse_reply_err(req, 0);
 }

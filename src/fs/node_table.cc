@@ -4,18 +4,21 @@
 
 namespace blobfs {
 
-uint64_t NodeTable::acquire(const Node& node) {
+uint64_t NodeTable::acquire(const Node& node, uint64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
+  uint64_t ino;
   auto it = by_node_.find(node);
   if (it != by_node_.end()) {
-    ++by_ino_[it->second].lookups;
-    return it->second;
+    ino = it->second;
+    ++by_ino_[ino].lookups;
+  } else {
+    // Numbers are never reused while the mount lives (2^61 of them), so a
+    // stale number in the kernel can never name another file.
+    ino = next_++;
+    by_ino_[ino] = Entry{node, 1};
+    by_node_[node] = ino;
   }
-  // Numbers are never reused while the mount lives (2^61 of them), so a
-  // stale number in the kernel can never name another file.
-  const uint64_t ino = next_++;
-  by_ino_[ino] = Entry{node, 1};
-  by_node_[node] = ino;
+  if (generation != generation_) late_.push_back(ino);
   return ino;
 }
 

@@ -24,8 +24,10 @@ namespace blobfs {
 class NodeTable {
  public:
   // The number of `node` (the same one while the kernel holds it), counting
-  // one more lookup. Only for nodes Namespace::fixed_ino cannot number.
-  uint64_t acquire(const Node& node);
+  // one more lookup answered from the view of `generation` (set aside as
+  // late when that view is no longer current). Only for nodes
+  // Namespace::fixed_ino cannot number.
+  uint64_t acquire(const Node& node, uint64_t generation);
   // The node a number acquire() handed out denotes, or nullopt once forgotten.
   std::optional<Node> find(uint64_t ino) const;
   // Counts one lookup of a fixed number, answered from the view of

@@ -18,6 +18,7 @@ namespace {
 
 fuse_session* g_session = nullptr;
 char g_mountpoint[PATH_MAX + 1];
+char g_fusermount[PATH_MAX + 1];  // found at install: no PATH search in a handler
 std::atomic<int> g_ending{0};
 
 const int kEnding[] = {SIGHUP,  SIGINT, SIGTERM, SIGQUIT,   SIGALRM, SIGVTALRM,
@@ -37,16 +38,20 @@ void on_ending(int sig) { end_session(sig); }
 
 // Only async-signal-safe calls from here on.
 void on_fault(int sig, siginfo_t* info, void*) {
-  if (info && info->si_code <= 0) {  // sent with kill(), not a fault: a request to stop
+  // Sent by another process with kill(): a request to stop. abort() and
+  // assertion failures raise SIGABRT from this process: a crash.
+  if (info && info->si_code <= 0 && info->si_pid != ::getpid()) {
     end_session(sig);
     return;
   }
   // A real fault: the process cannot go on, but its mount need not outlive
   // it. A lazy unmount works for root; otherwise fusermount3 does it.
-  if (g_mountpoint[0] && ::umount2(g_mountpoint, MNT_DETACH) != 0) {
-    pid_t pid = ::fork();
+  if (g_mountpoint[0] && ::umount2(g_mountpoint, MNT_DETACH) != 0 && g_fusermount[0]) {
+    pid_t pid = ::_Fork();  // unlike fork(), runs no atfork handlers: safe here
     if (pid == 0) {
-      ::execlp("fusermount3", "fusermount3", "-uz", g_mountpoint, static_cast<char*>(nullptr));
+      char* const argv[] = {const_cast<char*>("fusermount3"), const_cast<char*>("-uz"), g_mountpoint, nullptr};
+      char* const envp[] = {nullptr};
+      ::execve(g_fusermount, argv, envp);
       ::_exit(127);
     }
     if (pid > 0) ::waitpid(pid, nullptr, 0);
@@ -80,6 +85,14 @@ void install_signal_handlers(fuse_session* session, const std::string& mountpoin
   g_session = session;
   std::strncpy(g_mountpoint, mountpoint.c_str(), PATH_MAX);
   g_mountpoint[PATH_MAX] = '\0';
+  g_fusermount[0] = '\0';
+  for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"}) {
+    const std::string candidate = std::string(dir) + "/fusermount3";
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      std::strncpy(g_fusermount, candidate.c_str(), PATH_MAX);
+      break;
+    }
+  }
   for (int sig : ending_signals()) {
     // Shells start background jobs with SIGINT and SIGQUIT ignored, yet
     // they must still unmount; only nohup's ignored SIGHUP is meant.

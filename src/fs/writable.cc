@@ -28,10 +28,10 @@ BlobShape BlobWrites::shape() const {
   return s;
 }
 
-BlobWrites::Open* BlobWrites::find(uint64_t id) const {
+std::shared_ptr<BlobWrites::Open> BlobWrites::find(uint64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = handles_.find(id);
-  return it == handles_.end() ? nullptr : it->second.get();
+  return it == handles_.end() ? nullptr : it->second;
 }
 
 uint64_t BlobWrites::open(const Node& node, bool truncated, bool created, bool append) {
@@ -40,38 +40,43 @@ uint64_t BlobWrites::open(const Node& node, bool truncated, bool created, bool a
   // Hidden and named for this process, so the next writer to open the blob
   // removes it if the daemon dies (filenames: temp_name).
   auto staging = std::make_unique<Staging>(dir_, tensorblob::temp_name(".write." + std::to_string(id)));
-  auto open = std::make_unique<Open>();
+  auto open = std::make_shared<Open>();
   open->handle = std::make_unique<WriteHandle>(node, shape(), truncated, created, std::move(staging));
+  open->node = node;
+  open->created = created;
   if (append) open->handle->set_append();
   handles_[id] = std::move(open);
   return id;
 }
 
 std::optional<uint64_t> BlobWrites::size(uint64_t id) const {
-  Open* o = find(id);
+  std::shared_ptr<Open> o = find(id);
   if (!o) return std::nullopt;
   std::lock_guard<std::mutex> lock(o->mu);
   return o->handle->size();
 }
 
 std::optional<Node> BlobWrites::node(uint64_t id) const {
-  Open* o = find(id);
+  std::shared_ptr<Open> o = find(id);
   if (!o) return std::nullopt;
   std::lock_guard<std::mutex> lock(o->mu);
   return o->handle->node();
 }
 
 std::optional<uint64_t> BlobWrites::created_size(const Node& node) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [id, open] : handles_) {
-    std::lock_guard<std::mutex> hlock(open->mu);
-    if (open->handle->created() && open->handle->node() == node) return open->handle->size();
+  std::shared_ptr<Open> found;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, open] : handles_)
+      if (open->created && open->node == node) found = open;
   }
-  return std::nullopt;
+  if (!found) return std::nullopt;
+  std::lock_guard<std::mutex> hlock(found->mu);  // after mu_ is released: the lock order
+  return found->handle->size();
 }
 
 size_t BlobWrites::read(uint64_t id, uint64_t offset, size_t n, char* dst) const {
-  Open* o = find(id);
+  std::shared_ptr<Open> o = find(id);
   if (!o) return 0;
   std::lock_guard<std::mutex> lock(o->mu);
   const uint64_t size = o->handle->size();
@@ -84,13 +89,15 @@ size_t BlobWrites::read(uint64_t id, uint64_t offset, size_t n, char* dst) const
 }
 
 int BlobWrites::write(uint64_t id, uint64_t offset, const void* data, size_t n) {
-  Open* o = find(id);
+  std::shared_ptr<Open> o = find(id);
   if (!o) return EBADF;
   std::lock_guard<std::mutex> lock(o->mu);
   try {
     return o->handle->write(offset, data, n);
   } catch (const tensorblob::Error& e) {
     return errno_for(e);  // the staging file's disk is full
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
   }
 }
 
@@ -121,12 +128,18 @@ int BlobWrites::apply(const WriteHandle& h, const WritePlan& p) {
 
 int BlobWrites::commit(uint64_t id, bool* changed) {
   *changed = false;
-  Open* o = find(id);
+  std::shared_ptr<Open> o = find(id);
   if (!o) return EBADF;
   std::lock_guard<std::mutex> lock(o->mu);
   std::lock_guard<std::mutex> blob_lock(mu_);
   WritePlan plan;
-  if (int err = o->handle->plan(shape(), plan)) return err;
+  try {
+    if (int err = o->handle->plan(shape(), plan)) return err;
+  } catch (const tensorblob::Error& e) {
+    return errno_for(e);  // the staged bytes could not be read: nothing changed
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  }
   if (plan.replace || plan.count || plan.append) {
     try {
       apply(*o->handle, plan);
@@ -145,7 +158,7 @@ int BlobWrites::commit(uint64_t id, bool* changed) {
 }
 
 void BlobWrites::release(uint64_t id) {
-  std::unique_ptr<Open> gone;
+  std::shared_ptr<Open> gone;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = handles_.find(id);
   if (it == handles_.end()) return;

@@ -51,17 +51,20 @@ class BlobWrites {
   int truncate(uint64_t size, bool* changed);
 
  private:
+  // Lock order: a handle's `mu` before the table's `mu_`, never the reverse.
   struct Open {
     std::unique_ptr<WriteHandle> handle;
     mutable std::mutex mu;  // one call into the handle at a time
+    Node node;              // fixed at open: read without `mu`
+    bool created = false;
   };
-  Open* find(uint64_t id) const;
+  std::shared_ptr<Open> find(uint64_t id) const;
   int apply(const WriteHandle& h, const WritePlan& plan);
 
   mutable std::mutex mu_;  // the blob and the handle table
   tensorblob::Blob blob_;
   std::shared_ptr<tensorblob::Storage> dir_;  // where handles stage their bytes
-  std::unordered_map<uint64_t, std::unique_ptr<Open>> handles_;
+  std::unordered_map<uint64_t, std::shared_ptr<Open>> handles_;
   uint64_t next_id_ = 1;
 };
 

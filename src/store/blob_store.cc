@@ -197,13 +197,16 @@ std::shared_ptr<const BlobSnapshot> BlobStore::load() {
     if (in_place) {
       if (auto seen = b->seen()) {
         auto now = storage_->stat(name);
-        if (!now || now->inode != seen->inode || now->mtime_ns != seen->mtime_ns || now->size != seen->size) {
+        if (!now || now->inode != seen->inode || now->mtime_ns != seen->mtime_ns || now->size != seen->size ||
+            now->etag != seen->etag) {
           // Changed where it stands: a new object, so this snapshot tells it
           // apart from older ones and opens the file afresh.
           auto fresh = std::make_shared<Block>(shared_from_this(), name);
-          std::lock_guard<std::mutex> lock(mu_);
-          blocks_[name] = fresh;
-          b = fresh;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            blocks_[name] = fresh;
+          }
+          b = fresh;  // outside mu_: dropping the last reference runs ~Block, which takes it
         }
       }
     }
@@ -270,7 +273,23 @@ namespace {
 
 }  // namespace
 
+namespace {
+
+// A reader that checked its range against one commit may be retried on a
+// later, shorter one (reading() after a block vanished): checked again here,
+// where the blocks are indexed.
+void check_in_state(const BlobStore& store, const BlobState& state, int64_t offset, int64_t n) {
+  const int64_t end = state.len * state.conf.item_bytes;
+  if (offset < 0 || n < 0 || offset > end || n > end - offset)
+    throw Error(Errc::kOutOfRange, store.storage().location() + ": bytes [" + std::to_string(offset) + ", " +
+                                       std::to_string(offset + n) + ") are past the end of the commit (" +
+                                       std::to_string(state.len) + " tensors)");
+}
+
+}  // namespace
+
 void read_state_bytes(const BlobStore& store, const BlobState& state, int64_t offset, int64_t n, std::byte* dst) {
+  check_in_state(store, state, offset, n);
   const int64_t bb = state.conf.block_bytes;
   while (n > 0) {
     const int64_t b = offset / bb, off = offset % bb, k = std::min(bb - off, n);
@@ -288,6 +307,7 @@ void read_state_bytes(const BlobStore& store, const BlobState& state, int64_t of
 
 ItemView state_item_view(const BlobStore& store, const BlobState& state, int64_t index) {
   const BlobConf& c = state.conf;
+  check_in_state(store, state, index * c.item_bytes, c.item_bytes);
   // A view of a mapping keeps the mapping, not the descriptor: it stays valid
   // after the file leaves the cache.
   return store.file(state, static_cast<size_t>(index / c.block_size))

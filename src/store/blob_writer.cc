@@ -242,6 +242,22 @@ void BlobWriter::truncate(int64_t n) {
     }
   }
   draft_.len = n;
+  // A cut inside a block some commit showed past the cut: the rows beyond it
+  // would next be written where they stand, under any reader (another
+  // process, a frozen mount) still holding that commit. The kept rows go to
+  // a copy, so past the listed length a block is nobody's.
+  const int64_t B = draft_.conf.block_size;
+  if (n % B != 0) {
+    const size_t k = keep - 1;
+    const std::shared_ptr<Block> previous = draft_.blocks[k];
+    if (!fresh_.count(previous.get()) && previous->committed_rows() > n % B) {
+      draft_.blocks[k] = copy_block(k);
+      dirty_.erase(previous.get());
+      files_.erase(previous.get());
+      reserved_.erase(previous.get());
+      replaced_.push_back(previous);
+    }
+  }
   changed_ = true;
 }
 
@@ -270,16 +286,28 @@ std::shared_ptr<const BlobSnapshot> BlobWriter::commit() {
     st.publish(kStatName, text);
   } catch (...) {
     // The rename is the commit: if only the directory sync after it failed,
-    // the new .stat is what readers see, and its blocks must stay.
-    std::string now;
+    // the new .stat is what readers see; the commit is finished (its blocks
+    // kept, its rows marked committed) before the error is reported.
+    std::optional<std::string> now;
     try {
       now = st.read_small(kStatName);
     } catch (...) {
     }
-    if (now != text) throw;
-    fresh_.clear();
+    if (!now) {
+      // Unknown whether it landed: keep the new blocks (a later writer's
+      // sweep removes them if no commit lists them).
+      fresh_.clear();
+      throw;
+    }
+    if (*now != text) throw;
+    finish_commit(text);
     throw;
   }
+  return finish_commit(text);
+}
+
+std::shared_ptr<const BlobSnapshot> BlobWriter::finish_commit(const std::string& text) {
+  Storage& st = store_->storage();
   // From here the draft is the last commit.
   fresh_.clear();
   dirty_.clear();

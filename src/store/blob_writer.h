@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -61,6 +62,8 @@ class BlobWriter {
   void discard();
 
  private:
+  // What follows a commit's rename: the draft becomes the last commit.
+  std::shared_ptr<const BlobSnapshot> finish_commit(const std::string& stat_text);
   // A new block file of ours, filled by `fill` (which returns how many of
   // its bytes are reserved on disk) and removed again if that fails.
   std::shared_ptr<Block> make_block(const std::function<uint64_t(WritableFile&)>& fill);

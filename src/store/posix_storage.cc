@@ -56,12 +56,15 @@ FileInfo info_of(const struct stat& st) {
 // but a regular file. fstatat first, so a FIFO or a device is never opened
 // (opening some devices has effects); O_NONBLOCK as well, for a file
 // swapped for a FIFO in between; then fstat of what was opened.
-ScopedFd open_regular(int dir_fd, const std::string& name, const std::string& path, struct stat* st) {
-  if (::fstatat(dir_fd, name.c_str(), st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("open", path);
+// A store's own files are never followed through a symbolic link
+// (`follow` false); a path a user names (an input, a config) is, as cp does.
+ScopedFd open_regular(int dir_fd, const std::string& name, const std::string& path, struct stat* st,
+                      bool follow = false) {
+  if (::fstatat(dir_fd, name.c_str(), st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) throw_errno("open", path);
   if (!S_ISREG(st->st_mode)) not_regular(path, st->st_mode);
   int fd;
   do {
-    fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     if (errno == ELOOP) throw Error(Errc::kFormat, path + ": is a symbolic link", ELOOP);
@@ -396,7 +399,12 @@ class AtomicOutput final : public OutputFile {
     dir_->remove(temp_);
     file_ = dir_->create(temp_, 0666);
     // Keep the mode of the file replaced, as cp and a shell's '>' do.
-    if (mode && ::chmod(dir_->path_of(temp_).c_str(), mode) != 0) throw_errno("chmod", dir_->path_of(temp_));
+    if (mode && ::chmod(dir_->path_of(temp_).c_str(), mode) != 0) {
+      const int err = errno;
+      file_.reset();
+      dir_->remove(temp_);  // no destructor runs for a constructor that throws
+      throw_errno(err, "chmod", dir_->path_of(temp_));
+    }
   }
   ~AtomicOutput() override {
     if (!committed_) {
@@ -559,7 +567,7 @@ std::pair<std::string, std::string> split_path(const std::string& path) {
 
 std::string read_regular_file(const std::string& path, size_t limit) {
   struct stat st;
-  ScopedFd fd = open_regular(AT_FDCWD, path, path, &st);
+  ScopedFd fd = open_regular(AT_FDCWD, path, path, &st, /*follow=*/true);
   if (static_cast<uint64_t>(st.st_size) > limit)
     throw Error(Errc::kFormat, path + ": file is larger than " + std::to_string(limit) + " bytes");
   return PosixStorage::read_bounded(fd.get(), path, limit);
@@ -567,7 +575,7 @@ std::string read_regular_file(const std::string& path, size_t limit) {
 
 std::unique_ptr<ReadableFile> open_regular_file(const std::string& path, Access access) {
   struct stat st;
-  ScopedFd fd = open_regular(AT_FDCWD, path, path, &st);
+  ScopedFd fd = open_regular(AT_FDCWD, path, path, &st, /*follow=*/true);
   return std::make_unique<PosixReadableFile>(std::move(fd), path, static_cast<uint64_t>(st.st_size), access);
 }
 

@@ -8,6 +8,7 @@
 #include "tensorblob/error.h"
 #include "tensorblob/hash.h"
 #include "tensorblob/ragged.h"
+#include "tensorblob/store.h"
 
 namespace tensorblob {
 
@@ -19,11 +20,11 @@ namespace {
 
 }  // namespace
 
-RaggedLocation locate_ragged(const std::string& given) {
+RaggedLocation locate_ragged(const std::string& given, const S3Options& s3) {
   RaggedPaths full = ragged_paths(given);
   auto [dir, base_name] = split_path(full.base);
   RaggedLocation loc;
-  loc.storage = open_posix_storage(dir);
+  loc.storage = open_storage(dir, s3);
   loc.names = ragged_paths_for_base(base_name);
   return loc;
 }

@@ -12,6 +12,7 @@
 #include "tensorblob/item_hashes.h"
 #include "tensorblob/npy.h"
 #include "tensorblob/ragged.h"
+#include "tensorblob/s3.h"
 #include "tensorblob/storage.h"
 
 namespace tensorblob {
@@ -21,8 +22,9 @@ struct RaggedLocation {
   std::shared_ptr<Storage> storage;
   RaggedPaths names;  // file names relative to storage
 };
-// The dataset `given` names ("x", "x.dat", "x.json", "x.starts.npy").
-RaggedLocation locate_ragged(const std::string& given);
+// The dataset `given` names ("x", "x.dat", "x.json", "x.starts.npy"),
+// local or at an s3:// URL (reached with `s3`).
+RaggedLocation locate_ragged(const std::string& given, const S3Options& s3 = {});
 
 class RaggedDataset final : public Dataset {
  public:

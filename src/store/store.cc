@@ -37,6 +37,11 @@ class BlobHandle final : public Store {
     return StoreChange{old, newest, rewritten_tensors(old->state(), newest->state())};
   }
 
+  std::vector<std::pair<int64_t, int64_t>> rewritten(const Dataset& before, const Dataset& after) const override {
+    return rewritten_tensors(dynamic_cast<const BlobSnapshot&>(before).state(),
+                             dynamic_cast<const BlobSnapshot&>(after).state());
+  }
+
   const Storage& storage() const override { return store_->storage(); }
   std::vector<std::string> commit_names() const override { return {kStatName, kConfName}; }
 
@@ -77,8 +82,8 @@ std::vector<std::pair<int64_t, int64_t>> rewritten_items(const RaggedDataset& be
 
 class RaggedHandle final : public Store {
  public:
-  explicit RaggedHandle(const std::string& given)
-      : given_(given), loc_(locate_ragged(given)), snap_(std::make_shared<const RaggedDataset>(loc_, given_)) {}
+  RaggedHandle(const std::string& given, const S3Options& s3)
+      : given_(given), loc_(locate_ragged(given, s3)), snap_(std::make_shared<const RaggedDataset>(loc_, given_)) {}
 
   std::shared_ptr<const Dataset> snapshot() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -99,6 +104,10 @@ class RaggedHandle final : public Store {
       snap_ = fresh;
     }
     return StoreChange{old, fresh, rewritten_items(*old, *fresh)};
+  }
+
+  std::vector<std::pair<int64_t, int64_t>> rewritten(const Dataset& before, const Dataset& after) const override {
+    return rewritten_items(dynamic_cast<const RaggedDataset&>(before), dynamic_cast<const RaggedDataset&>(after));
   }
 
   const Storage& storage() const override { return *loc_.storage; }
@@ -130,19 +139,46 @@ bool Store::moved_past(const Dataset& old) {
   return snapshot().get() != &old;
 }
 
-StoreKind store_kind(const std::string& path) {
+std::shared_ptr<Storage> open_storage(const std::string& dir, const S3Options& s3) {
+  return is_s3_url(dir) ? open_s3_storage(dir, s3) : open_posix_storage(dir);
+}
+
+namespace {
+
+// What a class name in a blob's .conf makes it. A damaged .conf still names
+// a blob, whose open then says what is wrong with it.
+StoreKind kind_from_conf(const std::string& conf_text) {
+  return conf_text.find("\"TensorDB\"") != std::string::npos ? StoreKind::kTensorDB : StoreKind::kBlob;
+}
+
+StoreKind s3_store_kind(const std::string& url, const S3Options& s3) {
+  auto dir = open_s3_storage(url, s3);
+  if (dir->stat(kConfName)) {
+    try {
+      return kind_from_conf(dir->read_small(kConfName, 1 << 20));
+    } catch (const Error&) {
+      return StoreKind::kBlob;
+    }
+  }
+  const RaggedLocation loc = locate_ragged(url, s3);
+  if (loc.storage->stat(loc.names.json) || loc.storage->stat(loc.names.dat)) return StoreKind::kRagged;
+  return dir->list().empty() ? StoreKind::kNone : StoreKind::kDirectory;
+}
+
+}  // namespace
+
+StoreKind store_kind(const std::string& path, const S3Options& s3) {
+  if (is_s3_url(path)) return s3_store_kind(path, s3);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     const std::string conf = path + "/" + kConfName;
     struct stat cst;
     if (::lstat(conf.c_str(), &cst) != 0) return StoreKind::kDirectory;
     try {
-      // The class name decides; a damaged .conf still names a blob, whose
-      // open then says what is wrong with it.
-      if (read_regular_file(conf, 1 << 20).find("\"TensorDB\"") != std::string::npos) return StoreKind::kTensorDB;
+      return kind_from_conf(read_regular_file(conf, 1 << 20));
     } catch (const Error&) {
+      return StoreKind::kBlob;
     }
-    return StoreKind::kBlob;
   }
   const RaggedPaths p = ragged_paths(path);
   if (::lstat(p.json.c_str(), &st) == 0 || ::lstat(p.dat.c_str(), &st) == 0) return StoreKind::kRagged;
@@ -150,17 +186,17 @@ StoreKind store_kind(const std::string& path) {
 }
 
 std::shared_ptr<Store> open_store(const std::string& path, const StoreOptions& options) {
-  switch (store_kind(path)) {
+  switch (store_kind(path, options.s3)) {
     case StoreKind::kBlob:
     case StoreKind::kTensorDB:  // the blob's load says what it is
     case StoreKind::kDirectory:
       return std::make_shared<BlobHandle>(
-          BlobStore::get(open_posix_storage(path), options.max_cached_blocks, options.access));
+          BlobStore::get(open_storage(path, options.s3), options.max_cached_blocks, options.access));
     case StoreKind::kRagged:
     case StoreKind::kNone:
       break;
   }
-  return std::make_shared<RaggedHandle>(path);
+  return std::make_shared<RaggedHandle>(path, options.s3);
 }
 
 std::shared_ptr<const Dataset> open_dataset(const std::string& path, const StoreOptions& options) {

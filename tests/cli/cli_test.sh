@@ -447,4 +447,21 @@ test_make_install_with_a_space_in_prefix() {
     fail "ExecStart: $(grep ExecStart "$T/dest dir/etc/systemd/system/blobfs@.service")"
 }
 
+# Paths a user names are followed through symbolic links, as cp follows
+# them (git-annex and DVC keep data behind links); a store's own files never.
+test_inputs_and_config_behind_symbolic_links_are_followed() {
+  "$PY" -c "import numpy as np; np.save('$T/real.npy', np.arange(12, dtype=np.float32).reshape(4, 3))"
+  ln -s real.npy "$T/link.npy"
+  "$TBLOB" import "$T/b" "$T/link.npy" --create || fail "import through a symlink"
+  "$TBLOB" export "$T/b" "$T/out.npy" || fail "export"
+  cmp -s "$T/real.npy" "$T/out.npy" || fail "the imported tensors differ"
+  printf 'naming_width: 6\n' > "$T/real.yaml"
+  ln -s real.yaml "$T/link.yaml"
+  # The config is read before the source is looked at: the error is the source's.
+  mkdir "$T/m"
+  "$BLOBFS" --config "$T/link.yaml" "$T/nothing" "$T/m" -f 2>"$T/err" && fail "mounted nothing"
+  grep -q "nothing" "$T/err" || fail "unexpected error: $(cat "$T/err")"
+  ! grep -q "symbolic link" "$T/err" || fail "config through a symlink refused: $(cat "$T/err")"
+}
+
 run_tests

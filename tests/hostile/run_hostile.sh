@@ -119,6 +119,12 @@ except OSError as e:
       fi
       local limit args blocks=32
       read -r limit args <<<"$path"
+      if [[ $run == limit-nofile && $limit == */* && -n ${TBLOB_SANITIZED:-} ]]; then
+        # UBSan probes a vptr by writing it into a pipe(); with every
+        # descriptor taken the probe fails and valid objects are reported.
+        echo "    (sanitizer build: UBSan's vptr probe needs free descriptors)" >&2
+        return 0
+      fi
       [[ $run == limit-nofile ]] && blocks=120
       sparse_blob "$T/b" "$blocks" || fail "could not make the sparse blob"
       mkdir -p "$T/m"; _mounts+=("$T/m")

@@ -251,3 +251,29 @@ TEST_CASE("a failed write leaves the size, the cursor and the committed bytes as
   w.close();
   CHECK(all_bytes(Blob::open(p, "r")) == committed);
 }
+
+TEST_CASE("a reader retried on a shorter commit gets an error, never bytes past its end") {
+  TempDir t;
+  const std::string p = t / "b";
+  {
+    OpenOptions o;
+    o.dtype = "float32";
+    o.shape = Shape{4};
+    o.block_size = 10;
+    Blob w = Blob::open(p, "w", o);
+    w.write(testutil::iota_f32(1000, {4}));
+  }
+  Blob r = Blob::open(p, "r");
+  CHECK(r.size() == 1000);
+  // Another process cuts the blob to 5 tensors and removes the blocks it
+  // no longer lists (what tblob truncate does once nothing holds them).
+  BlobStatus st = parse_blob_status(testutil::read_file(p + "/.stat"), "s");
+  for (size_t k = 1; k < st.blocks.size(); ++k) fs::remove(p + "/" + st.blocks[k]);
+  st.len = 5;
+  st.blocks.resize(1);
+  testutil::write_file(p + "/.stat", format_blob_status(st));
+  // Tensor 900's block is gone; the reload finds a commit of 5 tensors.
+  CHECK_THROWS_AS(r.get(900), Error);
+  std::vector<std::byte> buf(16 * 100);
+  CHECK_THROWS_AS(r.read_bytes(900 * 16, 16 * 100, buf.data()), Error);
+}

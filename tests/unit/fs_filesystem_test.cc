@@ -126,3 +126,13 @@ TEST_CASE("modes, owner and times come from the options and the blob") {
   CHECK(root.st_mode == (S_IFDIR | 0750));
   CHECK(root.st_ino == 1);
 }
+
+TEST_CASE("writable and verify_on_read are refused together") {
+  TempDir t;
+  make_fs(t, 2);
+  Options o;
+  o.writable = true;
+  o.live = true;
+  o.verify_on_read = true;
+  CHECK_THROWS_WITH(Filesystem(tensorblob::open_store(t / "b"), o), Catch::Contains("verify_on_read"));
+}

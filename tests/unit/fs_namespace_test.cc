@@ -119,15 +119,28 @@ TEST_CASE("ranges past 2^31 are found by name and numbered by the node table, no
 TEST_CASE("the node table hands one number per node while the kernel holds it") {
   NodeTable t;
   Node a{NodeKind::kRangeBin, 1, int64_t{1} << 33}, b{NodeKind::kRangeNpy, 1, int64_t{1} << 33};
-  uint64_t ia = t.acquire(a), ib = t.acquire(b);
+  uint64_t ia = t.acquire(a, 0), ib = t.acquire(b, 0);
   CHECK(ia != ib);
   CHECK(Namespace::is_dynamic_ino(ia));
-  CHECK(t.acquire(a) == ia);  // two lookups
+  CHECK(t.acquire(a, 0) == ia);  // two lookups
   CHECK(t.find(ia) == a);
   t.forget(ia, 1);
   CHECK(t.find(ia) == a);
   t.forget(ia, 1);
   CHECK(!t.find(ia));
-  CHECK(t.acquire(a) != ia);  // numbers are never reused
+  CHECK(t.acquire(a, 0) != ia);  // numbers are never reused
   CHECK(t.size() == 2);
+  CHECK(t.take_late().empty());
+}
+
+TEST_CASE("a dynamic number looked up from a replaced view is set aside as late") {
+  NodeTable t;
+  Node a{NodeKind::kRangeBin, 1, int64_t{1} << 33};
+  t.set_generation(2);
+  const uint64_t ia = t.acquire(a, 1);  // answered from view 1, after view 2 took over
+  const std::vector<uint64_t> late = t.take_late();
+  REQUIRE(late.size() == 1);
+  CHECK(late[0] == ia);
+  t.acquire(a, 2);
+  CHECK(t.take_late().empty());
 }

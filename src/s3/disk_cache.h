@@ -1,0 +1,71 @@
+// Parts of objects kept in a local directory between runs, most recently
+// used kept when the total passes its bound. Every part is stored with the
+// xxh3-128 of its bytes and of its key and checked when read back, so a
+// damaged or swapped cache file is a miss (removed, fetched again), never
+// served. Files are written to a temporary and renamed, so two processes may
+// share a directory; each bounds only what it knows of.
+// Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tensorblob::s3 {
+
+using Bytes = std::vector<std::byte>;
+
+class DiskCache {
+ public:
+  // Creates `dir` (mode 0700) when missing; adopts the parts already there,
+  // oldest first in line for eviction. Throws Error naming `dir` when it
+  // cannot be used. `warn` is told of each damaged part found.
+  DiskCache(std::string dir, uint64_t max_bytes, std::function<void(const std::string&)> warn);
+
+  // The part stored under `key`, if present, `size` bytes long and intact.
+  std::optional<Bytes> load(const std::string& key, size_t size);
+  // Stores a part (best effort: a full disk leaves it uncached).
+  void store(const std::string& key, const std::byte* data, size_t size);
+
+  struct Stats {
+    uint64_t hits = 0, misses = 0, damaged = 0, stored = 0, evicted = 0, bytes = 0;
+  };
+  Stats stats() const;
+  // The file a key is stored in (for tests that damage one).
+  std::string file_of(const std::string& key) const;
+
+ private:
+  void evict_locked(uint64_t incoming);
+  void forget_locked(const std::string& name);
+
+  std::string dir_;
+  uint64_t max_bytes_;
+  std::function<void(const std::string&)> warn_;
+  mutable std::mutex mu_;
+  std::list<std::string> lru_;  // front: most recent
+  struct Entry {
+    uint64_t size;
+    std::list<std::string>::iterator pos;
+  };
+  std::unordered_map<std::string, Entry> entries_;
+  Stats stats_;
+};
+
+// The header before a part's bytes in its cache file.
+struct PartHeader {
+  uint64_t size = 0;
+  std::string data_hash, key_hash;  // 32 hex digits each
+};
+std::string encode_part_header(const PartHeader& h);
+// nullopt when `bytes` does not start with a well-formed header.
+std::optional<PartHeader> decode_part_header(const std::byte* bytes, size_t n);
+inline constexpr size_t kPartHeaderBytes = 96;
+
+}  // namespace tensorblob::s3

@@ -1,0 +1,163 @@
+#include "part_cache.h"
+
+namespace tensorblob::s3 {
+
+PartCache::PartCache(uint64_t memory_max, int workers, std::unique_ptr<DiskCache> disk)
+    : memory_max_(memory_max), disk_(std::move(disk)) {
+  for (int i = 0; i < std::max(1, workers); ++i) workers_.emplace_back([this] { worker(); });
+}
+
+PartCache::~PartCache() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void PartCache::evict_locked() {
+  while (held_ > memory_max_ && !lru_.empty()) {
+    const std::string victim = lru_.back();
+    lru_.pop_back();
+    auto it = slots_.find(victim);
+    if (it != slots_.end()) {
+      held_ -= it->second->size;
+      slots_.erase(it);  // readers holding the part keep it alive
+    }
+  }
+}
+
+void PartCache::fill(const std::string& key, const std::shared_ptr<Slot>& slot, FetchPart fetch) {
+  Part data;
+  std::exception_ptr error;
+  bool from_disk = false;
+  try {
+    if (disk_)
+      if (auto bytes = disk_->load(key, slot->size)) {
+        data = std::make_shared<const Bytes>(std::move(*bytes));
+        from_disk = true;
+      }
+    if (!data) {
+      auto buf = std::make_shared<Bytes>(slot->size);
+      fetch(buf->data(), buf->size());
+      if (disk_) disk_->store(key, buf->data(), buf->size());
+      data = std::move(buf);
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_ -= slot->size;
+    if (error) {
+      slot->state = Slot::kFailed;
+      slot->error = error;
+      held_ -= slot->size;
+      auto it = slots_.find(key);
+      if (it != slots_.end() && it->second == slot) slots_.erase(it);
+    } else {
+      slot->state = Slot::kDone;
+      slot->data = data;
+      if (from_disk) ++stats_.disk_hits;
+      else {
+        ++stats_.fetches;
+        stats_.fetched_bytes += slot->size;
+      }
+      auto it = slots_.find(key);
+      if (it != slots_.end() && it->second == slot) {
+        lru_.push_front(key);
+        slot->lru = lru_.begin();
+        slot->in_lru = true;
+      } else {
+        held_ -= slot->size;
+      }
+      evict_locked();
+    }
+  }
+  done_cv_.notify_all();
+}
+
+Part PartCache::get(const std::string& key, size_t size, const FetchPart& fetch) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    auto it = slots_.find(key);
+    if (it == slots_.end()) break;
+    std::shared_ptr<Slot> slot = it->second;
+    if (slot->state == Slot::kDone) {
+      ++stats_.memory_hits;
+      if (slot->in_lru) lru_.splice(lru_.begin(), lru_, slot->lru);
+      return slot->data;
+    }
+    if (slot->state == Slot::kQueued) {
+      // Asked for now: fetch it here rather than wait behind the queue.
+      slot->state = Slot::kRunning;
+      FetchPart f = std::move(slot->fetch);
+      lock.unlock();
+      fill(key, slot, std::move(f));
+      lock.lock();
+      continue;
+    }
+    ++stats_.waits;
+    done_cv_.wait(lock, [&] { return slot->state == Slot::kDone || slot->state == Slot::kFailed; });
+    if (slot->state == Slot::kFailed) std::rethrow_exception(slot->error);
+    return slot->data;
+  }
+  auto slot = std::make_shared<Slot>();
+  slot->state = Slot::kRunning;
+  slot->size = size;
+  slots_[key] = slot;
+  held_ += size;
+  in_flight_ += size;
+  lock.unlock();
+  fill(key, slot, fetch);
+  lock.lock();
+  if (slot->state == Slot::kFailed) std::rethrow_exception(slot->error);
+  return slot->data;
+}
+
+void PartCache::prefetch(const std::string& key, size_t size, FetchPart fetch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || slots_.count(key)) return;
+    // Room is what the bound leaves after the parts being fetched; parts
+    // already held give way (oldest first) once these arrive.
+    if (in_flight_ + size > memory_max_ / 2) return;
+    auto slot = std::make_shared<Slot>();
+    slot->size = size;
+    slot->fetch = std::move(fetch);
+    slots_[key] = slot;
+    held_ += size;
+    in_flight_ += size;
+    queue_.push_back(key);
+    ++stats_.prefetches;
+  }
+  work_cv_.notify_one();
+}
+
+void PartCache::worker() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    const std::string key = queue_.front();
+    queue_.pop_front();
+    auto it = slots_.find(key);
+    if (it == slots_.end() || it->second->state != Slot::kQueued) continue;  // taken by a reader
+    std::shared_ptr<Slot> slot = it->second;
+    slot->state = Slot::kRunning;
+    FetchPart f = std::move(slot->fetch);
+    lock.unlock();
+    fill(key, slot, std::move(f));
+    lock.lock();
+  }
+}
+
+PartCache::Stats PartCache::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stats s = stats_;
+  s.held_bytes = held_;
+  return s;
+}
+
+}  // namespace tensorblob::s3

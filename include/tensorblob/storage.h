@@ -80,6 +80,18 @@ class ReadableFile {
   virtual bool reaches(uint64_t end) const = 0;
   // What the open file is now.
   virtual FileInfo info() const = 0;
+
+  // Read-ahead across files (a store's blocks, read in order as one stream),
+  // for storage that fetches ahead (object storage); where reads are local
+  // both do nothing. read_ahead(): how far past `end` this file is fetching
+  // for a reader whose last read ended there (0: no such reader).
+  // continue_read_ahead(): such a reader goes on at this file's start:
+  // fetch its first `n` bytes and keep the reader's window.
+  virtual uint64_t read_ahead(uint64_t end) const {
+    (void)end;
+    return 0;
+  }
+  virtual void continue_read_ahead(uint64_t n) const { (void)n; }
 };
 
 // A file being written by the store's one writer.

@@ -84,6 +84,26 @@ const std::vector<Command>& commands() {
        "tensor by tensor and keeps order.\n",
        {{"--keep-order"}, {}},
        cmd_extend},
+      {"push", "publish a local store to S3",
+       "usage: tblob push PATH s3://BUCKET/PREFIX [--parallel N] [--delete]\n\n"
+       "Uploads the blob directory (or ragged dataset) at PATH so that it is the store\n"
+       "at s3://BUCKET/PREFIX: its data files first, N at a time (8; large ones in\n"
+       "16 MiB parts), then .conf, then .stat last, so a reader never sees a commit\n"
+       "naming an object that is not there yet. Files already there with the same\n"
+       "content (ETag) are skipped: an interrupted push resumes. --delete then removes\n"
+       "block objects the new .stat no longer lists (readers still on the old commit\n"
+       "lose them). Endpoint, region and credentials as the AWS tools take them:\n"
+       "AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or\n"
+       "~/.aws/credentials (AWS_PROFILE).\n",
+       {{"--delete"}, {"--parallel"}},
+       cmd_push},
+      {"pull", "copy a store from S3 to a local directory",
+       "usage: tblob pull s3://BUCKET/PREFIX PATH [--parallel N]\n\n"
+       "Downloads the store at s3://BUCKET/PREFIX into PATH (created if missing), data\n"
+       "files first and .stat last, each file written whole or not at all. Files\n"
+       "already there with the same content are skipped: an interrupted pull resumes.\n",
+       {{}, {"--parallel"}},
+       cmd_pull},
   };
   return table;
 }

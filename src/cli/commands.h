@@ -36,6 +36,8 @@ int cmd_truncate(const ParsedArgs& args);
 int cmd_extend(const ParsedArgs& args);
 int cmd_verify(const ParsedArgs& args);
 int cmd_build(const ParsedArgs& args);
+int cmd_push(const ParsedArgs& args);
+int cmd_pull(const ParsedArgs& args);
 
 // The positional arguments, exactly `n` of them, or a UsageError naming the command.
 const std::vector<std::string>& expect_positional(const ParsedArgs& args, size_t n, const char* command);

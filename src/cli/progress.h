@@ -12,6 +12,8 @@ class Progress {
   Progress(std::string label, uint64_t total);  // total in bytes
   ~Progress();                                  // clears the line
   void advance(uint64_t bytes);
+  // For work whose size is learnt once it starts (a transfer's listing).
+  void set_total(uint64_t total) { total_ = total; }
 
  private:
   void draw(bool force);

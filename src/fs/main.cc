@@ -26,6 +26,7 @@
 #include "tensorblob/error.h"
 #include "tensorblob/fault_guard.h"
 #include "tensorblob/storage.h"
+#include "tensorblob/s3.h"
 #include "tensorblob/store.h"
 
 namespace {
@@ -148,6 +149,23 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   return rc;
 }
 
+tensorblob::S3Options s3_options(const blobfs::Options& o) {
+  tensorblob::S3Options s;
+  s.endpoint = o.s3_endpoint;
+  s.region = o.s3_region;
+  s.profile = o.s3_profile;
+  s.cache_dir = o.cache_dir.empty() ? "" : tensorblob::absolute_path(o.cache_dir);
+  s.cache_max_bytes = o.cache_max_bytes;
+  s.memory_max_bytes = o.s3_memory_bytes;
+  s.part_bytes = o.s3_part_size;
+  s.prefetch_max_bytes = o.s3_prefetch_bytes;
+  s.max_requests = o.s3_requests;
+  s.retries = o.s3_retries;
+  s.timeout_seconds = static_cast<int>(o.s3_timeout);
+  s.warn = [](const std::string& m) { blobfs::log_once(blobfs::LogLevel::kWarning, m, m); };
+  return s;
+}
+
 int run(int argc, char** argv) {
   blobfs::CommandLine cl;
   blobfs::Options opts;
@@ -164,7 +182,8 @@ int run(int argc, char** argv) {
   blobfs::set_log_level(opts.log_level);
   // Relative paths stop meaning the same thing once the daemon works from /;
   // unmounting on SIGTERM needs the mountpoint's path then too.
-  opts.source = tensorblob::absolute_path(opts.source);
+  const bool remote = tensorblob::is_s3_url(opts.source);
+  if (!remote) opts.source = tensorblob::absolute_path(opts.source);
   opts.mountpoint = tensorblob::absolute_path(opts.mountpoint);
   raise_descriptor_limit();
   fit_address_space_limit();
@@ -186,6 +205,16 @@ int run(int argc, char** argv) {
   try {
     tensorblob::StoreOptions so;
     so.max_cached_blocks = opts.max_cached_blocks;
+    if (remote) {
+      if (opts.writable)
+        throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
+                                opts.source + ": a store on S3 mounts read-only (writable: false); change a local copy "
+                                              "and publish it with tblob push");
+      so.s3 = s3_options(opts);
+      // One clear line before mounting: unreachable endpoint, missing
+      // bucket, refused credentials.
+      tensorblob::check_s3_access(opts.source, so.s3);
+    }
     fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_store(opts.source, so), opts);
   } catch (const tensorblob::Error& e) {
     std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());

@@ -36,7 +36,35 @@ double to_seconds(std::string_view where, std::string_view key, std::string_view
   return x;
 }
 
+uint64_t to_bytes(std::string_view where, std::string_view key, std::string_view v, uint64_t lo, uint64_t hi) {
+  auto x = parse_byte_size(v);
+  if (!x) fail(where, key, "expected a size in bytes such as 512M or 10G, got '" + std::string(v) + "'");
+  if (*x < lo || *x > hi)
+    fail(where, key, std::string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "] bytes");
+  return *x;
+}
+
 }  // namespace
+
+std::optional<uint64_t> parse_byte_size(std::string_view v) {
+  double x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || !std::isfinite(x) || x < 0) return std::nullopt;
+  std::string unit(p, v.data() + v.size());
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double scale = 1;
+  if (!unit.empty() && unit != "B") {
+    const std::string prefixes = "KMGT";
+    const size_t k = prefixes.find(unit[0]);
+    if (k == std::string::npos) return std::nullopt;
+    const std::string rest = unit.substr(1);
+    if (!rest.empty() && rest != "B" && rest != "IB") return std::nullopt;
+    for (size_t i = 0; i <= k; ++i) scale *= 1024;
+  }
+  const double bytes = x * scale;
+  if (bytes > 9.0e18 || bytes != std::floor(bytes)) return std::nullopt;
+  return static_cast<uint64_t>(bytes);
+}
 
 std::optional<bool> parse_bool(std::string_view v) {
   std::string lower(v);
@@ -111,6 +139,25 @@ const std::vector<Key>& setters() {
          for (auto l : {LogLevel::kError, LogLevel::kWarning, LogLevel::kInfo, LogLevel::kDebug})
            if (v == log_level_name(l)) return void(o.log_level = l);
          fail(w, k, "expected error, warning, info or debug, got '" + std::string(v) + "'");
+       }},
+      {"s3_endpoint", false, [](Options& o, auto, auto, auto v) { o.s3_endpoint = std::string(v); }},
+      {"s3_region", false, [](Options& o, auto, auto, auto v) { o.s3_region = std::string(v); }},
+      {"s3_profile", false, [](Options& o, auto, auto, auto v) { o.s3_profile = std::string(v); }},
+      {"cache_dir", false, [](Options& o, auto, auto, auto v) { o.cache_dir = std::string(v); }},
+      {"cache_max_bytes", false,
+       [](Options& o, auto w, auto k, auto v) { o.cache_max_bytes = to_bytes(w, k, v, 1 << 20, uint64_t{1} << 60); }},
+      {"s3_memory_bytes", false,
+       [](Options& o, auto w, auto k, auto v) { o.s3_memory_bytes = to_bytes(w, k, v, 1 << 20, uint64_t{1} << 40); }},
+      {"s3_part_size", false,
+       [](Options& o, auto w, auto k, auto v) { o.s3_part_size = to_bytes(w, k, v, 64 << 10, uint64_t{1} << 30); }},
+      {"s3_prefetch_bytes", false,
+       [](Options& o, auto w, auto k, auto v) { o.s3_prefetch_bytes = to_bytes(w, k, v, 0, uint64_t{1} << 40); }},
+      {"s3_requests", false, [](Options& o, auto w, auto k, auto v) { o.s3_requests = static_cast<int>(to_int(w, k, v, 1, 256)); }},
+      {"s3_retries", false, [](Options& o, auto w, auto k, auto v) { o.s3_retries = static_cast<int>(to_int(w, k, v, 0, 20)); }},
+      {"s3_timeout", false,
+       [](Options& o, auto w, auto k, auto v) {
+         o.s3_timeout = to_seconds(w, k, v);
+         if (o.s3_timeout < 1) fail(w, k, std::string(v) + " is below the shortest timeout, 1 second");
        }},
   };
   return table;

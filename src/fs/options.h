@@ -25,8 +25,8 @@ struct Options {
   bool range_views = true; // A-B.bin, A-B.npy found by name
   bool live = true;         // follow commits to the source; false: serve the mount-time commit
   double refresh_interval = 1;      // seconds between polls of the source for a commit
-  bool inotify = true;
-  bool writable = false;    // the daemon becomes the blob's writer: tensors written through the mount      // also wake on inotify events where the source's filesystem has them
+  bool inotify = true;      // also wake on inotify events where the source's filesystem has them
+  bool writable = false;    // the daemon becomes the blob's writer: tensors written through the mount
   double entry_timeout = 86400;     // seconds the kernel may trust a name
   double attr_timeout = 86400;      // seconds the kernel may trust sizes and modes
   double negative_timeout = 86400;  // seconds the kernel may remember a missing name (live: false only)
@@ -42,7 +42,23 @@ struct Options {
   bool allow_other = false;         // let other users in (needs user_allow_other for non-root)
   bool default_permissions = true;  // kernel checks modes (matters with allow_other)
   LogLevel log_level = LogLevel::kInfo;
+  // Sources at s3:// URLs (tensorblob/s3.h says what each does).
+  std::string s3_endpoint;          // empty: AWS_ENDPOINT_URL, else AWS
+  std::string s3_region;            // empty: AWS_REGION, else us-east-1
+  std::string s3_profile;           // empty: AWS_PROFILE, else default
+  std::string cache_dir;            // empty: parts kept in memory only
+  uint64_t cache_max_bytes = uint64_t{10} << 30;
+  uint64_t s3_memory_bytes = uint64_t{512} << 20;
+  uint64_t s3_part_size = uint64_t{8} << 20;
+  uint64_t s3_prefetch_bytes = uint64_t{128} << 20;
+  int s3_requests = 16;
+  int s3_retries = 6;
+  double s3_timeout = 30;
 };
+
+// "10G", "512MiB", "4096", "1.5G": bytes, with K, M, G, T (powers of 1024,
+// an optional "iB" or "B" after them); nullopt when malformed or too large.
+std::optional<uint64_t> parse_byte_size(std::string_view text);
 
 // Thrown for any bad option; the message names the key (and file:line).
 class OptionError : public std::runtime_error {

@@ -1,10 +1,25 @@
 #include "part_cache.h"
 
+#include <unistd.h>
+
 namespace tensorblob::s3 {
 
 PartCache::PartCache(uint64_t memory_max, int workers, std::unique_ptr<DiskCache> disk)
-    : memory_max_(memory_max), disk_(std::move(disk)) {
-  for (int i = 0; i < std::max(1, workers); ++i) workers_.emplace_back([this] { worker(); });
+    : memory_max_(memory_max), disk_(std::move(disk)), worker_count_(std::max(1, workers)) {}
+
+void PartCache::start_workers_locked() {
+  // Started with the first read-ahead, not before: a daemon opens its store,
+  // then forks into the background, and threads do not cross a fork. A
+  // child that finds its parent's threads gone starts its own.
+  if (!workers_.empty() && workers_pid_ == ::getpid()) return;
+  if (!workers_.empty()) {
+    // Not joinable here and never to be destroyed (that would terminate).
+    auto* lost = new std::vector<std::thread>(std::move(workers_));
+    (void)lost;
+    workers_.clear();
+  }
+  workers_pid_ = ::getpid();
+  for (int i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { worker(); });
 }
 
 PartCache::~PartCache() {
@@ -13,7 +28,10 @@ PartCache::~PartCache() {
     stopping_ = true;
   }
   work_cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  if (workers_pid_ == ::getpid())
+    for (auto& t : workers_) t.join();
+  else
+    new std::vector<std::thread>(std::move(workers_));  // another process's threads: leave them be
 }
 
 void PartCache::evict_locked() {
@@ -120,6 +138,7 @@ void PartCache::prefetch(const std::string& key, size_t size, FetchPart fetch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || slots_.count(key)) return;
+    start_workers_locked();
     // Room is what the bound leaves after the parts being fetched; parts
     // already held give way (oldest first) once these arrive.
     if (in_flight_ + size > memory_max_ / 2) return;

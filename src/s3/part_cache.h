@@ -64,6 +64,7 @@ class PartCache {
   // publishes it. Takes ownership of the fetch function.
   void fill(const std::string& key, const std::shared_ptr<Slot>& slot, FetchPart fetch);
   void evict_locked();
+  void start_workers_locked();
   void worker();
 
   const uint64_t memory_max_;
@@ -77,6 +78,8 @@ class PartCache {
   uint64_t in_flight_ = 0;  // bytes of parts queued or being fetched
   bool stopping_ = false;
   Stats stats_;
+  const int worker_count_;
+  int workers_pid_ = 0;  // the process the workers run in
   std::vector<std::thread> workers_;
 };
 

@@ -42,4 +42,23 @@ uint64_t ReadAhead::on_read(uint64_t offset, uint64_t n) {
   return 0;
 }
 
+uint64_t ReadAhead::window_at(uint64_t end) const {
+  for (const Stream& s : streams_)
+    if (s.next == end) return s.window;
+  return 0;
+}
+
+void ReadAhead::seed(uint64_t offset, uint64_t window) {
+  ++clock_;
+  Stream fresh{offset, std::min(max_, std::max(window, start_)), clock_};
+  for (Stream& s : streams_)
+    if (s.next == offset) return void(s = fresh);
+  if (streams_.size() < kStreams) {
+    streams_.push_back(fresh);
+  } else {
+    *std::min_element(streams_.begin(), streams_.end(),
+                      [](const Stream& a, const Stream& b) { return a.used < b.used; }) = fresh;
+  }
+}
+
 }  // namespace tensorblob::s3

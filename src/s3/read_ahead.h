@@ -30,6 +30,11 @@ class ReadAhead {
   // Records a read of [offset, offset + n); returns how many bytes after
   // offset + n to fetch ahead (0: none).
   uint64_t on_read(uint64_t offset, uint64_t n);
+  // The window of the stream whose last read ended at `end` (0: none).
+  uint64_t window_at(uint64_t end) const;
+  // A stream that comes from elsewhere (the previous file) with `window`,
+  // and goes on at `offset`.
+  void seed(uint64_t offset, uint64_t window);
 
  private:
   struct Stream {

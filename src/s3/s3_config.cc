@@ -211,7 +211,8 @@ ResolvedConfig resolve(const S3Options& options) {
         try {
           return read_regular_file(path, 1 << 20);
         } catch (const Error& e) {
-          if (e.code() == Errc::kNotFound) return std::nullopt;
+          // Missing, or /dev/null (how one says "no config file"): none.
+          if (e.code() == Errc::kNotFound || e.code() == Errc::kFormat) return std::nullopt;
           throw;
         }
       });

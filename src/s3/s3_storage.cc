@@ -77,6 +77,20 @@ class S3File final : public ReadableFile {
     return ByteView{copy, copy->data(), n};
   }
 
+  uint64_t read_ahead(uint64_t end) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ahead_.window_at(end);
+  }
+
+  void continue_read_ahead(uint64_t n) const override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ahead_.seed(0, n);
+    }
+    const PartSpan span = parts_covering(0, n, ctx_->options.part_bytes, info_.size);
+    for (uint64_t p = span.first; p < span.last; ++p) prefetch_part(p);
+  }
+
   const std::byte* mapped() const override { return nullptr; }
   bool reaches(uint64_t end) const override { return end <= info_.size; }
   FileInfo info() const override {

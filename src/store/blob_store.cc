@@ -293,11 +293,25 @@ void read_state_bytes(const BlobStore& store, const BlobState& state, int64_t of
   const int64_t bb = state.conf.block_bytes;
   while (n > 0) {
     const int64_t b = offset / bb, off = offset % bb, k = std::min(bb - off, n);
+    std::shared_ptr<ReadableFile> f;
     try {
-      store.file(state, static_cast<size_t>(b))->read(static_cast<uint64_t>(off), static_cast<size_t>(k), dst);
+      f = store.file(state, static_cast<size_t>(b));
+      f->read(static_cast<uint64_t>(off), static_cast<size_t>(k), dst);
     } catch (const Error& e) {
       if (e.code() == Errc::kIo && e.sys_errno() == ENODATA) block_shrank(store, state, static_cast<size_t>(b));
       throw;
+    }
+    // A reader going through the blocks in order (all.bin, an export) goes
+    // on into the next block: where blocks are fetched ahead, so is it.
+    const uint64_t end = static_cast<uint64_t>(off + k);
+    if (const uint64_t window = f->read_ahead(end);
+        window > 0 && end + window > static_cast<uint64_t>(bb) && static_cast<size_t>(b + 1) < state.blocks.size() &&
+        (b + 1) * state.conf.block_size < state.len) {
+      try {
+        store.file(state, static_cast<size_t>(b + 1))->continue_read_ahead(end + window - static_cast<uint64_t>(bb));
+      } catch (const Error&) {
+        // Only a hint: the read that needs the block reports what is wrong.
+      }
     }
     dst += k;
     offset += k;

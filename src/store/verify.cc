@@ -11,6 +11,7 @@
 #include "ragged_dataset.h"
 #include "tensorblob/error.h"
 #include "tensorblob/fault_guard.h"
+#include "tensorblob/store.h"
 #include "tensorblob/hash.h"
 #include "tensorblob/store.h"
 
@@ -125,7 +126,7 @@ void update_ragged_item_hashes(const std::string& path, const ProgressFn& progre
 namespace {
 
 std::shared_ptr<const BlobSnapshot> load_blob(const std::string& dir) {
-  return BlobStore::get(open_posix_storage(dir), 0, Access::kMapped)->load();
+  return BlobStore::get(open_storage(dir), 0, Access::kMapped)->load();
 }
 
 }  // namespace

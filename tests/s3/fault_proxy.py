@@ -196,16 +196,19 @@ class Upstream:
         self.conn = None
 
     def get(self):
+        """(connection, reused): reused if it has served a request before."""
         c = self.conn
         if c is not None and c.sock is not None:
             # Readable while idle means the target closed it (or sent junk).
             r, _, _ = select.select([c.sock], [], [], 0)
             if r:
                 c.close()
+            else:
+                return c, True
         if c is None:
             c = self.conn = http.client.HTTPConnection(self.host, self.port,
                                                        timeout=IDLE_TIMEOUT)
-        return c
+        return c, False
 
     def drop(self):
         if self.conn is not None:
@@ -407,33 +410,43 @@ class Handler:
         if mode == "delay":
             time.sleep(rule.arg / 1000.0)
 
-        # Forward the request head exactly as received.
-        conn = self.up.get()
-        try:
-            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            for k, v in headers:
-                conn.putheader(k, v)
-            conn.endheaders()
-        except OSError as e:
-            self.up.drop()
-            return self.upstream_failed(reqline, e, has_body, kind, n, expect100, head_only)
-        if expect100:
-            self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        send_failed = None
-        if has_body:
-            def out(b, conn=conn):
-                nonlocal send_failed
-                if send_failed is None:
-                    try:
-                        conn.sock.sendall(b)
-                    except OSError as e:     # target replied early and closed?
-                        send_failed = e
-            copy_body(self.rfile, kind, n, out)
-        try:
-            resp = conn.getresponse()
-        except (OSError, http.client.HTTPException) as e:
-            self.up.drop()
-            return self.upstream_failed(reqline, send_failed or e, False, kind, 0, False, head_only)
+        # Forward the request head exactly as received. A keep-alive
+        # connection the target closed meanwhile is replaced once (for a
+        # request with a body only before the body was sent).
+        sent100 = False
+        for attempt in (0, 1):
+            conn, reused = self.up.get()
+            try:
+                conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+                for k, v in headers:
+                    conn.putheader(k, v)
+                conn.endheaders()
+            except OSError as e:
+                self.up.drop()
+                if reused and not attempt:
+                    continue
+                return self.upstream_failed(reqline, e, has_body, kind, n, expect100 and not sent100, head_only)
+            if expect100 and not sent100:
+                self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                sent100 = True
+            send_failed = None
+            if has_body:
+                def out(b, conn=conn):
+                    nonlocal send_failed
+                    if send_failed is None:
+                        try:
+                            conn.sock.sendall(b)
+                        except OSError as e:     # target replied early and closed?
+                            send_failed = e
+                copy_body(self.rfile, kind, n, out)
+            try:
+                resp = conn.getresponse()
+                break
+            except (OSError, http.client.HTTPException) as e:
+                self.up.drop()
+                if reused and not attempt and not has_body:
+                    continue
+                return self.upstream_failed(reqline, send_failed or e, False, kind, 0, False, head_only)
 
         if mode == "reset":                 # reset after: effect, no reply
             self.up.drop()
@@ -453,10 +466,13 @@ class Handler:
         flip_at = None                      # body offset of the byte to flip
         if mode == "corrupt":
             flip_at = length // 2 if length is not None else -1   # -1: mid first piece
-        sent = 0
+        sent = received = 0
         while True:
             try:
                 data = resp.read(CHUNK)
+                # http.client's read(n) returns b"" at a premature EOF
+                if not data and length is not None and received < length:
+                    raise http.client.IncompleteRead(b"", length - received)
             except (OSError, http.client.HTTPException):
                 # Target failed mid-body: the client gets a short body and EOF.
                 self.up.drop()
@@ -464,6 +480,7 @@ class Handler:
                 return False
             if not data:
                 break
+            received += len(data)
             if flip_at is not None:
                 i = len(data) // 2 if flip_at == -1 else flip_at - sent
                 if 0 <= i < len(data):

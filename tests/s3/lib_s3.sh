@@ -11,6 +11,8 @@
 #                            `s3_stop` onto the EXIT trap of the calling shell
 #                            (the trap already there still runs, after it).
 #                            Returns 1 with the logs on stderr if it fails.
+#                            (A `trap ... EXIT` set after s3_start replaces
+#                            the chain: call s3_stop from it then.)
 #   s3_stop                  kill every proxy of the suite, stop the cluster,
 #                            remove its directory (S3_KEEP=1 keeps it)
 #   s3_gateway_stop [SIG]    stop only radosgw (SIGTERM, or SIG, e.g. KILL)
@@ -72,6 +74,11 @@ _s3_at_exit() {
 # until it is gone (reaped by us if it is our child, else by init).
 _s3_kill_proxy() {
   local pid=$1 i
+  [[ -n $pid ]] || return 0
+  if [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true) == Z ]]; then
+    wait "$pid" 2>/dev/null || true  # exited already (ours to reap if our child)
+    return 0
+  fi
   [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "fault_proxy.py" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for i in $(seq 100); do

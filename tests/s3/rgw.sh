@@ -83,7 +83,7 @@ resolve_dir() {
 # excluded.
 pick_port() {
     local try port
-    for try in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         port=$(( 20000 + RANDOM % 12768 ))
         case " $* " in *" $port "*) continue ;; esac
         if "$PY" - "$port" <<'EOF' 2>/dev/null; then

@@ -655,17 +655,20 @@ for t in missing_binaries failed_start_cleans_up env_lines buckets upload_dir si
 done
 
 # Stop, then nothing of ours may be left: no daemon or proxy with SELF in its
-# command line, no new radosgw/ceph-mon/ceph-osd/fault_proxy process at all.
+# command line (every process this run starts has one), none of the first
+# gateway's pids. Kit processes that appeared meanwhile without SELF belong to
+# someone else (another cluster on this machine): only mentioned.
 t_stop=$(date +%s.%N)
 s3_stop
 left=$(pgrep -af -- "$SELF")
 new=$(comm -13 <(echo "$before_pids") <( (pgrep -x radosgw; pgrep -x ceph-mon; pgrep -x ceph-osd; pgrep -f fault_proxy.py) | sort))
-if [[ -z $left && -z $new && ! -e $run_dir ]] && ! ps -o pid= -p "${gw_pids// /,}" >/dev/null; then
+if [[ -z $left && ! -e $run_dir ]] && ! ps -o pid= -p "${gw_pids// /,}" >/dev/null; then
   passed=$((passed + 1)); echo "ok   s3_stop_leaves_nothing"
 else
   failed=$((failed + 1)); echo "FAIL s3_stop_leaves_nothing"
-  echo "    left: $left / new: $new" >&2
+  echo "    left: $left" >&2
 fi
+[[ -z $new ]] || echo "note: kit processes not started by this run appeared: $(ps -o pid=,args= -p "$(echo $new | tr ' ' ,)" | tr '\n' ';')" >&2
 echo "gateway start ${S3_START_SECONDS} s, stop $(awk -v a="$t_stop" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
 rm -rf "$SELF"
 echo "$passed passed, $failed failed"

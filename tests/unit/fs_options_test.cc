@@ -29,6 +29,13 @@ TEST_CASE("conf/blobfs.yaml lists every key with exactly the built-in defaults")
   CHECK(from_file.dir_mode == defaults.dir_mode);
   CHECK(from_file.entry_timeout == defaults.entry_timeout);
   CHECK(from_file.log_level == defaults.log_level);
+  CHECK(from_file.cache_max_bytes == defaults.cache_max_bytes);
+  CHECK(from_file.s3_memory_bytes == defaults.s3_memory_bytes);
+  CHECK(from_file.s3_part_size == defaults.s3_part_size);
+  CHECK(from_file.s3_prefetch_bytes == defaults.s3_prefetch_bytes);
+  CHECK(from_file.s3_requests == defaults.s3_requests);
+  CHECK(from_file.s3_retries == defaults.s3_retries);
+  CHECK(from_file.s3_timeout == defaults.s3_timeout);
   // Every key appears in the file, in the same order as option_keys().
   size_t pos = 0;
   for (const auto& key : option_keys()) {
@@ -160,4 +167,24 @@ TEST_CASE("options resolve as defaults, then config, then -o, then the positiona
   CHECK(o.mountpoint == "/n");
   CHECK_THROWS_WITH(resolve_options(parse_command_line({}), ""), Catch::Contains("no SOURCE"));
   CHECK_THROWS_WITH(resolve_options(parse_command_line({"/src"}), ""), Catch::Contains("no MOUNTPOINT"));
+}
+
+TEST_CASE("sizes in bytes") {
+  CHECK(parse_byte_size("4096") == 4096u);
+  CHECK(parse_byte_size("8M") == 8u << 20);
+  CHECK(parse_byte_size("8MiB") == 8u << 20);
+  CHECK(parse_byte_size("8mb") == 8u << 20);
+  CHECK(parse_byte_size("10G") == uint64_t{10} << 30);
+  CHECK(parse_byte_size("1.5K") == 1536u);
+  CHECK(parse_byte_size("2T") == uint64_t{2} << 40);
+  CHECK(parse_byte_size("0") == 0u);
+  for (const char* bad : {"", "M", "-1M", "1.3B", "10X", "10 G", "1e30", "8MBB", "nan"}) {
+    INFO(bad);
+    CHECK(!parse_byte_size(bad));
+  }
+  Options o;
+  CHECK_THROWS_WITH(set_option(o, "cache_max_bytes", "lots", "-o"), Catch::Contains("cache_max_bytes"));
+  CHECK_THROWS_WITH(set_option(o, "s3_part_size", "1K", "-o"), Catch::Contains("out of range"));
+  set_option(o, "s3_part_size", "16M", "-o");
+  CHECK(o.s3_part_size == 16u << 20);
 }

@@ -6,6 +6,7 @@
 #   make asan       only the ASan + UBSan half of make test (build/asan)
 #   make bench      store benchmark (tests/bench), ratios against memcpy
 #   make bench-mount  blobfs against plain files on the native filesystem
+#   make bench-s3   blobfs over S3 against boto3 and s3fs (a local RADOS Gateway)
 #   make deps       install the Debian packages the project needs
 
 # Build in parallel by default: `make test` on a fresh machine should use every core.
@@ -71,7 +72,7 @@ FUZZ_CXX      ?= clang++
 FUZZ_FLAGS    := -std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS  ?= 30
 
-.PHONY: all deps test-deps programs test asan asan-build bench bench-mount bench-stress demo install fuzz clean
+.PHONY: all deps test-deps programs test asan asan-build bench bench-mount bench-s3 bench-stress demo install fuzz clean
 .SECONDARY:
 .DEFAULT_GOAL := all
 
@@ -171,6 +172,12 @@ bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS) --count 500 --dim 150528 --big no
 	@echo "== writing through a writable mount"
 	$(BUILD)/bench/write_bench --blobfs $(BLOBFS)
+
+# blobfs over S3 against boto3 and s3fs on a local RADOS Gateway
+# (tests/bench/s3_bench.sh); installs s3fs and the gateway's packages.
+bench-s3: $(TBLOB) $(BLOBFS) test-deps
+	@$(call apt_install,s3fs)
+	tests/bench/s3_bench.sh $(BUILD)
 
 # The main job: a demo blob (created once: 10,000 embeddings of 64 float32),
 # mounted at build/demo/mnt and read with ls, cat, dd and numpy.

@@ -120,29 +120,35 @@ void DiskCache::evict_locked(uint64_t incoming) {
   }
 }
 
-std::optional<Bytes> DiskCache::load(const std::string& key, size_t size) {
+bool DiskCache::load(const std::string& key, size_t size, std::byte* dst) {
   const std::string path = file_of(key);
   const std::string name = path.substr(dir_.size() + 1);
-  auto miss = [&]() -> std::optional<Bytes> {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.misses;
-    return std::nullopt;
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return miss();
-  Bytes buf(kPartHeaderBytes + size + 1);  // one more, to see a file too long
-  size_t got = 0;
-  while (got < buf.size()) {
-    ssize_t r = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += static_cast<size_t>(r);
+    return false;
   }
+  auto read_at = [&](std::byte* out, size_t n, uint64_t at) {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd, out + got, n - got, static_cast<off_t>(at + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  };
+  std::byte head[kPartHeaderBytes];
+  struct stat st;
+  const bool whole = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                     static_cast<uint64_t>(st.st_size) == kPartHeaderBytes + size &&
+                     read_at(head, kPartHeaderBytes, 0) == kPartHeaderBytes &&
+                     read_at(dst, size, kPartHeaderBytes) == size;
   ::close(fd);
-  auto header = decode_part_header(buf.data(), got);
-  const bool intact = header && header->size == size && got == kPartHeaderBytes + size &&
-                      header->key_hash == xxh3_128_hex(key.data(), key.size()) &&
-                      header->data_hash == xxh3_128_hex(buf.data() + kPartHeaderBytes, size);
+  auto header = whole ? decode_part_header(head, kPartHeaderBytes) : std::nullopt;
+  const bool intact = header && header->size == size && header->key_hash == xxh3_128_hex(key.data(), key.size()) &&
+                      header->data_hash == xxh3_128_hex(dst, size);
   if (!intact) {
     ::unlink(path.c_str());
     {
@@ -152,17 +158,13 @@ std::optional<Bytes> DiskCache::load(const std::string& key, size_t size) {
       ++stats_.misses;
     }
     if (warn_) warn_(path + ": cached part is damaged (checksum mismatch); removed, fetching it again");
-    return std::nullopt;
+    return false;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.hits;
-    auto it = entries_.find(name);
-    if (it != entries_.end()) lru_.splice(lru_.begin(), lru_, it->second.pos);
-  }
-  buf.erase(buf.begin(), buf.begin() + kPartHeaderBytes);
-  buf.resize(size);
-  return buf;
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.hits;
+  auto it = entries_.find(name);
+  if (it != entries_.end()) lru_.splice(lru_.begin(), lru_, it->second.pos);
+  return true;
 }
 
 void DiskCache::store(const std::string& key, const std::byte* data, size_t size) {

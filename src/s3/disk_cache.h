@@ -16,11 +16,33 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tensorblob::s3 {
 
-using Bytes = std::vector<std::byte>;
+// A byte vector whose new elements are left uninitialised: a part buffer is
+// always filled whole before it is read, and zeroing 8 MiB per part costs
+// as much as the copy that fills it.
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <typename U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using Bytes = std::vector<std::byte, UninitAllocator<std::byte>>;
 
 class DiskCache {
  public:
@@ -29,8 +51,9 @@ class DiskCache {
   // cannot be used. `warn` is told of each damaged part found.
   DiskCache(std::string dir, uint64_t max_bytes, std::function<void(const std::string&)> warn);
 
-  // The part stored under `key`, if present, `size` bytes long and intact.
-  std::optional<Bytes> load(const std::string& key, size_t size);
+  // Fills dst with the part stored under `key` if it is present, `size`
+  // bytes long and intact; false otherwise (dst may then hold anything).
+  bool load(const std::string& key, size_t size, std::byte* dst);
   // Stores a part (best effort: a full disk leaves it uncached).
   void store(const std::string& key, const std::byte* data, size_t size);
 

@@ -4,6 +4,31 @@
 
 namespace tensorblob::s3 {
 
+std::shared_ptr<Bytes> BufferPool::take(size_t size) {
+  std::unique_ptr<Bytes> b;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if ((*it)->size() == size) {
+        b = std::move(*it);
+        free_.erase(it);
+        break;
+      }
+  }
+  if (!b) b = std::make_unique<Bytes>(size);
+  std::weak_ptr<BufferPool> pool = weak_from_this();
+  return std::shared_ptr<Bytes>(b.release(), [pool](Bytes* p) {
+    if (auto alive = pool.lock()) alive->give(p);
+    else delete p;
+  });
+}
+
+void BufferPool::give(Bytes* b) {
+  std::unique_ptr<Bytes> owned(b);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_.size() < keep_) free_.push_back(std::move(owned));
+}
+
 PartCache::PartCache(uint64_t memory_max, int workers, std::unique_ptr<DiskCache> disk)
     : memory_max_(memory_max), disk_(std::move(disk)), worker_count_(std::max(1, workers)) {}
 
@@ -28,6 +53,7 @@ PartCache::~PartCache() {
     stopping_ = true;
   }
   work_cv_.notify_all();
+  if (workers_.empty()) return;
   if (workers_pid_ == ::getpid())
     for (auto& t : workers_) t.join();
   else
@@ -51,17 +77,13 @@ void PartCache::fill(const std::string& key, const std::shared_ptr<Slot>& slot, 
   std::exception_ptr error;
   bool from_disk = false;
   try {
-    if (disk_)
-      if (auto bytes = disk_->load(key, slot->size)) {
-        data = std::make_shared<const Bytes>(std::move(*bytes));
-        from_disk = true;
-      }
-    if (!data) {
-      auto buf = std::make_shared<Bytes>(slot->size);
+    std::shared_ptr<Bytes> buf = pool_->take(slot->size);
+    from_disk = disk_ && disk_->load(key, buf->size(), buf->data());
+    if (!from_disk) {
       fetch(buf->data(), buf->size());
       if (disk_) disk_->store(key, buf->data(), buf->size());
-      data = std::move(buf);
     }
+    data = std::move(buf);
   } catch (...) {
     error = std::current_exception();
   }

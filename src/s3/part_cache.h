@@ -26,6 +26,21 @@ using Part = std::shared_ptr<const Bytes>;
 // Fills `dst` with the part's `size` bytes from the network; throws on failure.
 using FetchPart = std::function<void(std::byte* dst, size_t size)>;
 
+// Part buffers kept for reuse: a fresh 8 MiB buffer is fresh pages, each
+// faulted in and zeroed by the kernel. Thread-safe.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+ public:
+  explicit BufferPool(size_t keep) : keep_(keep) {}
+  // A buffer of `size` bytes, handed back here when its last holder drops it.
+  std::shared_ptr<Bytes> take(size_t size);
+
+ private:
+  void give(Bytes* b);
+  const size_t keep_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Bytes>> free_;
+};
+
 class PartCache {
  public:
   // `memory_max`: bytes held (fetched and being fetched ahead). `workers`:
@@ -69,6 +84,7 @@ class PartCache {
 
   const uint64_t memory_max_;
   std::unique_ptr<DiskCache> disk_;
+  std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>(16);
   mutable std::mutex mu_;
   std::condition_variable done_cv_, work_cv_;
   std::unordered_map<std::string, std::shared_ptr<Slot>> slots_;

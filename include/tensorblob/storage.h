@@ -171,6 +171,10 @@ class Storage {
   // Change notification for this directory, or nullptr where the backend has
   // none (callers then poll stat()).
   virtual std::unique_ptr<ChangeWatch> watch() const = 0;
+  // Whether files are objects, stored whole and with no holes (object
+  // storage): a blob's last block is then kept only as long as its
+  // committed rows, where a local block file is always block-sized (sparse).
+  virtual bool holds_objects() const { return false; }
 };
 
 // The directory `dir` (which must exist) on the local filesystem. Throws

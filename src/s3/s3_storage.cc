@@ -245,6 +245,7 @@ class S3Storage final : public Storage {
   void sync() override {}
   std::unique_ptr<StorageLock> lock() override { read_only(location_); }
   std::unique_ptr<ChangeWatch> watch() const override { return nullptr; }
+  bool holds_objects() const override { return true; }
 
  private:
   struct Small {

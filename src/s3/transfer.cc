@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -63,14 +64,21 @@ std::string hex(const std::string& raw) {
 
 }  // namespace
 
-StoreFiles blob_files(const std::string& stat_text, const std::string& stat_path, bool hashes) {
+StoreFiles blob_files(const std::string& conf_text, const std::string& stat_text, const std::string& stat_path,
+                      bool hashes) {
   StoreFiles f;
   f.blob = true;
   f.stat_text = stat_text;
   const BlobStatus st = parse_blob_status(stat_text, stat_path);
+  const BlobConf conf = parse_blob_conf(conf_text, stat_path.substr(0, stat_path.size() - 5) + ".conf");
   std::set<std::string> seen;
-  for (const auto& b : st.blocks)
-    if (seen.insert(b).second) f.data.push_back(b);
+  for (size_t k = 0; k < st.blocks.size(); ++k) {
+    const std::string& b = st.blocks[k];
+    const int64_t rows = std::clamp<int64_t>(st.len - static_cast<int64_t>(k) * conf.block_size, 0, conf.block_size);
+    if (!seen.insert(b).second) continue;
+    if (rows < conf.block_size) f.committed_bytes[b] = static_cast<uint64_t>(rows * conf.item_bytes);
+    f.data.push_back(b);
+  }
   if (hashes) f.data.push_back(kHashes);
   f.final = {kConf, kStat};
   return f;
@@ -200,6 +208,24 @@ struct Source {
   std::shared_ptr<Storage> dir;
   StoreFiles files;
   std::map<std::string, std::string> final_text;  // the final files' bytes as read
+  std::optional<BlobConf> conf;                   // a blob's
+};
+
+// The first `size` bytes of a file, as a file.
+class Prefix final : public ReadableFile {
+ public:
+  Prefix(const ReadableFile& f, uint64_t size) : f_(f), size_(std::min(size, f.size())) {}
+  const std::string& path() const override { return f_.path(); }
+  uint64_t size() const override { return size_; }
+  void read(uint64_t offset, size_t n, void* dst) const override { f_.read(offset, n, dst); }
+  ByteView view(uint64_t offset, size_t n) const override { return f_.view(offset, n); }
+  const std::byte* mapped() const override { return f_.mapped(); }
+  bool reaches(uint64_t end) const override { return end <= size_ && f_.reaches(end); }
+  FileInfo info() const override { return f_.info(); }
+
+ private:
+  const ReadableFile& f_;
+  uint64_t size_;
 };
 
 Source read_source(const std::string& path, const S3Options& s3) {
@@ -210,7 +236,8 @@ Source read_source(const std::string& path, const S3Options& s3) {
     const std::string stat = src.dir->read_small(kStat);
     src.final_text[kStat] = stat;
     src.final_text[kConf] = src.dir->read_small(kConf);
-    src.files = blob_files(stat, src.dir->path_of(kStat), src.dir->is_file(kHashes));
+    src.files = blob_files(src.final_text[kConf], stat, src.dir->path_of(kStat), src.dir->is_file(kHashes));
+    src.conf = parse_blob_conf(src.final_text[kConf], src.dir->path_of(kConf));
     return src;
   }
   if (kind == StoreKind::kRagged) {
@@ -272,7 +299,8 @@ TransferResult push_store(const std::string& dir, const std::string& url, const 
   uint64_t total = 0;
   for (const auto& name : src.files.data) {
     data.push_back(src.dir->open(name, Access::kPread));
-    total += data.back()->size();
+    auto cut = src.files.committed_bytes.find(name);
+    total += cut != src.files.committed_bytes.end() ? std::min(cut->second, data.back()->size()) : data.back()->size();
   }
   for (const auto& [name, text] : src.final_text) total += text.size();
 
@@ -323,7 +351,11 @@ TransferResult push_store(const std::string& dir, const std::string& url, const 
   };
 
   parallel_for(data.size(), options.parallel, [&](size_t i) {
-    upload(src.files.data[i], *data[i]);
+    // A last block goes up only as far as its committed rows: the rest of a
+    // local block file is an unwritten (sparse) tail.
+    auto cut = src.files.committed_bytes.find(src.files.data[i]);
+    if (cut != src.files.committed_bytes.end()) upload(src.files.data[i], Prefix(*data[i], cut->second));
+    else upload(src.files.data[i], *data[i]);
     tally.file();
   });
   // The files that name the data, in order, each only once what it names is there.
@@ -396,8 +428,13 @@ TransferResult pull_store(const std::string& url, const std::string& dir, const 
     const std::string& rname = src.files.data[i];
     const std::string name = to_local(rname);
     const Remote& r = remote[rname];
-    if (auto have = local->stat(name); have && have->regular() && have->size == r.size) {
-      if (same_content(*local->open(name, Access::kPread), r.etag)) {
+    // A block is block-sized locally, whatever the object's length.
+    const uint64_t local_size =
+        src.conf && is_valid_block_name(rname) ? std::max<uint64_t>(r.size, static_cast<uint64_t>(src.conf->block_bytes))
+                                               : r.size;
+    if (auto have = local->stat(name); have && have->regular() && have->size == local_size) {
+      auto f = local->open(name, Access::kPread);
+      if (same_content(Prefix(*f, r.size), r.etag)) {
         tally.bytes(r.size);
         tally.file();
         std::lock_guard<std::mutex> g(result_mu);
@@ -417,6 +454,7 @@ TransferResult pull_store(const std::string& url, const std::string& dir, const 
         at += n;
         tally.bytes(n);
       }
+      if (local_size > r.size) out->resize(local_size);  // the unwritten tail, sparse
       out->sync();
       out.reset();
       local->rename(tmp, name);

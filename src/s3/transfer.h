@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,16 @@ struct StoreFiles {
   std::vector<std::string> data;   // block files and sidecars, or the ragged .dat / .starts.npy / .hashes.npy
   std::vector<std::string> final;  // .conf then .stat, or the ragged .json
   std::string stat_text;           // a blob's .stat as read (its blocks are `data`)
+  // Bytes of each data file that hold committed rows (a blob's last block
+  // less its unfilled tail); absent: the whole file.
+  std::map<std::string, uint64_t> committed_bytes;
   std::string base;                // a ragged dataset's base name
   bool blob = false;
 };
 // A blob's files from its .conf and .stat text; `hashes`: whether a
 // .hashes.npy sidecar is there to go with it.
-StoreFiles blob_files(const std::string& stat_text, const std::string& stat_path, bool hashes);
+StoreFiles blob_files(const std::string& conf_text, const std::string& stat_text, const std::string& stat_path,
+                      bool hashes);
 // A ragged dataset's files for `base` (its name in the directory); those of
 // `present` that exist.
 StoreFiles ragged_files(const std::string& base, const std::vector<std::string>& present);

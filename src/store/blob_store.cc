@@ -246,9 +246,16 @@ std::shared_ptr<ReadableFile> BlobStore::open_block(const BlobState& state, size
     }
     throw;
   }
-  if (static_cast<int64_t>(f->size()) < state.conf.block_bytes)
+  // A block object holds at least the rows its commit shows (tblob push
+  // sends a last block only that far); a local block file is whole.
+  const int64_t rows = std::clamp<int64_t>(state.len - static_cast<int64_t>(b) * state.conf.block_size, 0,
+                                           state.conf.block_size);
+  const int64_t need = storage_->holds_objects() ? rows * state.conf.item_bytes : state.conf.block_bytes;
+  if (static_cast<int64_t>(f->size()) < need)
     throw Error(Errc::kFormat, p + ": block file is " + std::to_string(f->size()) + " bytes, expected " +
-                                   std::to_string(state.conf.block_bytes) + " (block_size × item bytes)");
+                                   std::to_string(need) +
+                                   (storage_->holds_objects() ? " (its committed rows × item bytes)"
+                                                              : " (block_size × item bytes)"));
   const_cast<Block&>(block).set_seen(f->info());
   return f;
 }

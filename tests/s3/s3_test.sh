@@ -179,6 +179,31 @@ for i in range(5): np.save('$T/item%d.npy' % i, np.arange((i + 1) * 6, dtype=np.
   cmp -s "$T/ds.dat" "$T/back/ds2.dat" && cmp -s "$T/ds.json" "$T/back/ds2.json" || fail "the pulled dataset differs"
 }
 
+# A local block file is block-sized whatever it holds (sparse past its
+# rows); its object holds only the rows, and a pull makes it whole again.
+test_a_last_block_goes_up_only_as_far_as_its_rows_and_comes_back_whole() {
+  new_bucket
+  make_blob "$T/b" 50 float32 1000 8192            # one 32 MB block file holding 200 KB
+  "$TBLOB" push "$T/b" "s3://$BUCKET/s" >/dev/null || fail "push"
+  local size
+  size=$(s3_py ls "s3://$BUCKET/s" | awk '$1 !~ /\.(conf|stat)$/ {print $2}')
+  [[ $size -eq $((50 * 4000)) ]] || fail "the block object is $size bytes, want $((50 * 4000))"
+  mount_fg "s3://$BUCKET/s" "$T/m"
+  cmp -s "$T/m/all.bin" <("$TBLOB" export "$T/b" /dev/stdout | tail -c $((50 * 4000))) || fail "all.bin differs"
+  "$TBLOB" verify "s3://$BUCKET/s" >/dev/null || fail "verify"
+  "$TBLOB" pull "s3://$BUCKET/s" "$T/copy" >/dev/null || fail "pull"
+  local block
+  block=$("$PY" -c "import json; print(json.load(open('$T/copy/.stat'))['bds'][0])")
+  [[ $(stat -c %s "$T/copy/$block") -eq $((8192 * 4000)) ]] || fail "the pulled block is not block-sized"
+  "$PY" -c "
+import json, numpy as np
+# what Python tensorblob does: map the whole block
+m = np.memmap('$T/copy/$block', dtype=np.float32, mode='r', shape=(8192, 1000))
+assert (m[49] == 49 * 1000 + np.arange(1000)).all()" || fail "the pulled block does not map as Python maps it"
+  "$TBLOB" pull "s3://$BUCKET/s" "$T/copy" | grep -q "already there" || fail "a second pull fetched again"
+  "$TBLOB" push "$T/b" "s3://$BUCKET/s" | grep -q "^sent 0 files" || fail "a second push sent again"
+}
+
 test_push_with_delete_removes_blocks_no_commit_lists() {
   new_bucket
   make_blob "$T/b" 40 float32 4,3 10

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,14 @@ class Dataset {
   // Throws Error naming the backing file when it is missing or damaged (a
   // block a later commit replaced is kNotFound: see Store::read).
   virtual void read(uint64_t offset, size_t size, std::byte* dst) const = 0;
+  // The same bytes without a copy where they are held in memory already (a
+  // part fetched from object storage), or nullopt: then read(). Never a view
+  // into a mapping of a file, which another process could cut under it.
+  virtual std::optional<ByteView> view_bytes(uint64_t offset, size_t size) const {
+    (void)offset;
+    (void)size;
+    return std::nullopt;
+  }
   // read(), checking every item it touches against its recorded per-item
   // hash first: each such item is copied whole, hashed, and bytes are taken
   // only from a copy that matched. Throws Error(kCorrupt) naming the first

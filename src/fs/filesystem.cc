@@ -94,6 +94,15 @@ size_t View::read(const Node& n, uint64_t offset, size_t size, char* dst) const 
   return size;
 }
 
+std::optional<tensorblob::ByteView> View::view(const Node& n, uint64_t offset, size_t size) const {
+  if (n.kind == NodeKind::kRoot || n.kind == NodeKind::kMeta || options_.verify_on_read) return std::nullopt;
+  const uint64_t header = npy_header(n).size();
+  const uint64_t begin = dataset_->item_offset(n.first), end = dataset_->item_offset(n.last);
+  if (offset < header || offset >= header + (end - begin)) return std::nullopt;
+  size = static_cast<size_t>(std::min<uint64_t>(size, header + (end - begin) - offset));
+  return dataset_->view_bytes(begin + (offset - header), size);
+}
+
 Filesystem::Filesystem(std::shared_ptr<tensorblob::Store> store, const Options& options)
     : store_(std::move(store)), options_(options) {
   if (options_.writable) {

@@ -43,6 +43,9 @@ class View {
   // returns how many (0 past the end). With verify_on_read, every item the
   // bytes come from is checked first (Dataset::read_checked). Throws
   // tensorblob::Error when the backing data is missing or damaged.
+  // read() without a copy where the bytes are in memory already (object
+  // storage), or nullopt: then read().
+  std::optional<tensorblob::ByteView> view(const Node& n, uint64_t offset, size_t size) const;
   size_t read(const Node& node, uint64_t offset, size_t size, char* dst) const;
   // The .npy header of an npy node ("" for others).
   std::string npy_header(const Node& node) const;

@@ -199,6 +199,10 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
       auto node = fs.node_of(*v, ino);
       if (!node) return void(fuse_reply_err(req, ENOENT));
       try {
+        // Bytes already in memory (object storage) are answered from there.
+        if (off >= 0)
+          if (auto view = v->view(*node, static_cast<uint64_t>(off), size))
+            return void(fuse_reply_buf(req, reinterpret_cast<const char*>(view->data), view->size));
         size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, buf.data());
         return void(fuse_reply_buf(req, buf.data(), n));
       } catch (const tensorblob::Error& e) {

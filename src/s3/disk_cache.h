@@ -7,7 +7,10 @@
 // Thread-safe.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cstddef>
+#include <new>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -33,6 +36,21 @@ struct UninitAllocator : std::allocator<T> {
   UninitAllocator() = default;
   template <typename U>
   UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  // Part-sized buffers come straight from the kernel, populated in one
+  // call: 2,048 page faults per 8 MiB part cost a tenth of the daemon's time.
+  T* allocate(size_t n) {
+    const size_t bytes = n * sizeof(T);
+    if (bytes < kMapped) return std::allocator<T>{}.allocate(n);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    const size_t bytes = n * sizeof(T);
+    if (bytes < kMapped) return std::allocator<T>{}.deallocate(p, n);
+    ::munmap(p, bytes);
+  }
+  static constexpr size_t kMapped = size_t{1} << 20;
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;

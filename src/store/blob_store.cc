@@ -293,6 +293,23 @@ void check_in_state(const BlobStore& store, const BlobState& state, int64_t offs
                                        std::to_string(state.len) + " tensors)");
 }
 
+// A reader going through the blocks in order (all.bin, an export) goes on
+// into the next block: where blocks are fetched ahead, so is it. `end` is
+// where the read in block `b` ended.
+void read_on_into_next_block(const BlobStore& store, const BlobState& state, size_t b, const ReadableFile& f,
+                             uint64_t end) {
+  const uint64_t bb = static_cast<uint64_t>(state.conf.block_bytes);
+  const uint64_t window = f.read_ahead(end);
+  if (window == 0 || end + window <= bb || b + 1 >= state.blocks.size() ||
+      static_cast<int64_t>(b + 1) * state.conf.block_size >= state.len)
+    return;
+  try {
+    store.file(state, b + 1)->continue_read_ahead(end + window - bb);
+  } catch (const Error&) {
+    // Only a hint: the read that needs the block reports what is wrong.
+  }
+}
+
 }  // namespace
 
 void read_state_bytes(const BlobStore& store, const BlobState& state, int64_t offset, int64_t n, std::byte* dst) {
@@ -308,18 +325,7 @@ void read_state_bytes(const BlobStore& store, const BlobState& state, int64_t of
       if (e.code() == Errc::kIo && e.sys_errno() == ENODATA) block_shrank(store, state, static_cast<size_t>(b));
       throw;
     }
-    // A reader going through the blocks in order (all.bin, an export) goes
-    // on into the next block: where blocks are fetched ahead, so is it.
-    const uint64_t end = static_cast<uint64_t>(off + k);
-    if (const uint64_t window = f->read_ahead(end);
-        window > 0 && end + window > static_cast<uint64_t>(bb) && static_cast<size_t>(b + 1) < state.blocks.size() &&
-        (b + 1) * state.conf.block_size < state.len) {
-      try {
-        store.file(state, static_cast<size_t>(b + 1))->continue_read_ahead(end + window - static_cast<uint64_t>(bb));
-      } catch (const Error&) {
-        // Only a hint: the read that needs the block reports what is wrong.
-      }
-    }
+    read_on_into_next_block(store, state, static_cast<size_t>(b), *f, static_cast<uint64_t>(off + k));
     dst += k;
     offset += k;
     n -= k;
@@ -469,6 +475,23 @@ void BlobSnapshot::read(uint64_t offset, size_t size, std::byte* dst) const {
     // A block a later commit removed: a frozen snapshot still has it open.
     if (e.code() != Errc::kNotFound || !read_held(offset, size, dst)) throw;
   }
+}
+
+std::optional<ByteView> BlobSnapshot::view_bytes(uint64_t offset, size_t size) const {
+  const uint64_t bb = static_cast<uint64_t>(state_.conf.block_bytes);
+  if (size == 0 || offset / bb != (offset + size - 1) / bb) return std::nullopt;
+  check_in_state(*store_, state_, static_cast<int64_t>(offset), static_cast<int64_t>(size));
+  const size_t b = static_cast<size_t>(offset / bb);
+  std::shared_ptr<ReadableFile> f;
+  try {
+    f = store_->file(state_, b);
+  } catch (const Error&) {
+    return std::nullopt;  // read() reports it (or finds the block held)
+  }
+  if (f->mapped() || !store_->storage().holds_objects()) return std::nullopt;
+  ByteView v = f->view(offset % bb, size);
+  read_on_into_next_block(*store_, state_, b, *f, offset % bb + size);
+  return v;
 }
 
 bool BlobSnapshot::read_held(uint64_t offset, size_t size, std::byte* dst) const {

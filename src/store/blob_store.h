@@ -162,6 +162,7 @@ class BlobSnapshot final : public Dataset {
   int64_t item_at(uint64_t offset) const override;
   ItemView item_view(int64_t i) const override;
   void read(uint64_t offset, size_t size, std::byte* dst) const override;
+  std::optional<ByteView> view_bytes(uint64_t offset, size_t size) const override;
   const ItemHashes* item_hashes() const override;
   int64_t mtime_ns() const override { return mtime_ns_; }
   std::string version() const override { return version_; }

@@ -67,6 +67,15 @@ OpenMode parse_open_mode(std::string_view mode);
 // shape `item`: 1 if it is `item`, n if it is (n, *item), nullopt otherwise.
 std::optional<int64_t> tensors_in_shape(const Shape& given, const Shape& item);
 
+// The items x[start:stop:step] selects in a sequence of `len`, as Python
+// computes them: first, first + step, ... (count of them). step != 0.
+struct SliceIndices {
+  int64_t first = 0;
+  int64_t count = 0;
+  int64_t step = 1;
+};
+SliceIndices slice_indices(int64_t len, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step);
+
 struct OpenOptions {
   // Needed only to create a new blob (modes w, w+); an existing blob keeps its
   // stored config and ignores these, as tensorblob does.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tensorblob/dataset.h"
+#include "tensorblob/tensordb.h"
 
 namespace tensorblob {
 
@@ -28,5 +29,10 @@ std::string index_name(int64_t i, int width);
 
 // The YAML document blobfs shows as meta.yaml and `tblob info` prints.
 std::string meta_yaml(const Dataset& dataset, const NamingRules& naming);
+
+// The YAML document describing a TensorDB: its committed rows, block size,
+// each field's dtype, shape and bytes, and what open found when the counts
+// of the DB and its fields disagreed.
+std::string db_meta_yaml(const TensorDB& db);
 
 }  // namespace tensorblob

@@ -7,11 +7,17 @@
 #include "tensorblob/error.h"
 #include "tensorblob/presentation.h"
 #include "tensorblob/store.h"
+#include "tensorblob/tensordb.h"
 
 namespace tblob {
 
 int cmd_info(const ParsedArgs& args) {
-  auto store = tensorblob::open_store(expect_positional(args, 1, "info")[0]);
+  const std::string& path = expect_positional(args, 1, "info")[0];
+  if (!tensorblob::is_s3_url(path) && tensorblob::store_kind(path) == tensorblob::StoreKind::kTensorDB) {
+    write_stdout(tensorblob::db_meta_yaml(tensorblob::TensorDB::open(path, "r")));
+    return kExitOk;
+  }
+  auto store = tensorblob::open_store(path);
   write_stdout(store->read([](const tensorblob::Dataset& ds) { return tensorblob::meta_yaml(ds, {}); }));
   return kExitOk;
 }

@@ -33,17 +33,19 @@ const std::vector<Command>& commands() {
        {{"--create"}, {"--dtype", "--shape", "--block-size"}},
        cmd_import},
       {"export", "write tensors to a .npy file",
-       "usage: tblob export PATH OUT.npy [--range A:B]\n\n"
+       "usage: tblob export PATH OUT.npy [--range A:B] [--field NAME]\n\n"
        "Writes items A..B-1 (a Python slice: A:B, :B, A:, -10:) of the blob or ragged\n"
        "dataset at PATH to OUT.npy, which numpy.load reads: shape (B-A, *shape) for a\n"
-       "blob, the items' rows concatenated (rows, *trail) for a ragged dataset. OUT.npy\n"
-       "appears whole or not at all. dtypes numpy lacks (bfloat16, float8) cannot be\n"
-       "exported.\n",
-       {{}, {"--range"}},
+       "blob, the items' rows concatenated (rows, *trail) for a ragged dataset. For a\n"
+       "TensorDB, --field NAME exports that field's rows, up to the database's\n"
+       "committed row count. OUT.npy appears whole or not at all. dtypes numpy lacks\n"
+       "(bfloat16, float8) cannot be exported.\n",
+       {{}, {"--range", "--field"}},
        cmd_export},
-      {"info", "describe a blob or ragged dataset as YAML (the mount's meta.yaml)",
-       "usage: tblob info PATH\n\nPrints the YAML document blobfs shows as meta.yaml. PATH is a blob directory or\n"
-       "a ragged dataset (x, x.dat, x.json or x.starts.npy).\n", {{}, {}}, cmd_info},
+      {"info", "describe a blob, ragged dataset or TensorDB as YAML (the mount's meta.yaml)",
+       "usage: tblob info PATH\n\nPrints the YAML document blobfs shows as meta.yaml. PATH is a blob directory,\n"
+       "a ragged dataset (x, x.dat, x.json or x.starts.npy) or a TensorDB directory\n"
+       "(its committed rows and each field's dtype and shape).\n", {{}, {}}, cmd_info},
       {"cat", "raw bytes of one tensor on stdout",
        "usage: tblob cat PATH INDEX\n\nWrites item INDEX (negative counts from the end) of a blob or ragged dataset\n"
        "to stdout as raw C-order bytes, the same as NNNNNN.bin in a mount.\n",

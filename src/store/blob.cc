@@ -405,12 +405,8 @@ Tensor Blob::get(int64_t index) const {
   return out;
 }
 
-Tensor Blob::slice(std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
-  const Impl& m = *impl_;
-  m.check_readable();
-  if (step == 0) throw Error(Errc::kInvalidArgument, m.path + ": slice step cannot be zero");
+SliceIndices slice_indices(int64_t len, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) {
   if (step == INT64_MIN) step = -INT64_MAX;  // same elements, and negating it stays defined
-  const int64_t len = m.len();
   // CPython's PySlice_AdjustIndices, so results match blob[start:stop:step].
   const int64_t lower = step > 0 ? 0 : -1, upper = step > 0 ? len : len - 1;
   auto adjust = [&](std::optional<int64_t> v, int64_t dflt) {
@@ -423,6 +419,15 @@ Tensor Blob::slice(std::optional<int64_t> start, std::optional<int64_t> stop, in
   int64_t count = 0;
   if (step > 0 && b > a) count = (b - a - 1) / step + 1;
   if (step < 0 && a > b) count = (a - b - 1) / (-step) + 1;
+  return {a, count, step};
+}
+
+Tensor Blob::slice(std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
+  const Impl& m = *impl_;
+  m.check_readable();
+  if (step == 0) throw Error(Errc::kInvalidArgument, m.path + ": slice step cannot be zero");
+  const auto [a, count, stride] = slice_indices(m.len(), start, stop, step);
+  step = stride;
   if (step == 1) {
     Shape s = m.conf().shape;
     s.insert(s.begin(), count);

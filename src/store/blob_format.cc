@@ -10,6 +10,7 @@
 
 #include "json_util.h"
 #include "tensorblob/error.h"
+#include "tensorblob/tensordb.h"
 
 namespace tensorblob {
 
@@ -74,6 +75,41 @@ BlobConf make_blob_conf(std::string_view where, std::string dtype_name, Shape sh
   return c;
 }
 
+namespace {
+
+json notes_object(const char* short_name, const char* qualified, ConfFlavor flavor) {
+  return {{"args", json::array()},
+          {"class_name", flavor == ConfFlavor::kShort ? short_name : qualified},
+          {"kwargs", json::object()},
+          {"using_default_values", json::array()}};
+}
+
+json shape_json(const Shape& shape) {
+  json out = json::array();
+  for (int64_t d : shape) out.push_back(d);
+  return out;
+}
+
+Shape shape_from_json(const json& v, std::string_view path, const char* key) {
+  Shape shape;
+  if (v.is_number_integer()) {
+    shape.push_back(get_int(v, path, key));  // tensorblob turns a bare int into (n,)
+  } else if (v.is_array()) {
+    for (const auto& d : v) shape.push_back(get_int(d, path, key));
+  } else {
+    throw FormatError(prefix(path) + "'" + key + "' must be a list of integers");
+  }
+  return shape;
+}
+
+const std::set<std::string>& bookkeeping_keys() {
+  static const std::set<std::string> keys = {"__notes__", "_class_name", "_use_default_values", "_var_keyword",
+                                             "_var_positional"};
+  return keys;
+}
+
+}  // namespace
+
 BlobConf parse_blob_conf(std::string_view text, std::string_view path) {
   json obj = parse_json(text, path);
   if (!obj.is_object()) throw FormatError(prefix(path) + "must be a JSON object");
@@ -82,25 +118,15 @@ BlobConf parse_blob_conf(std::string_view text, std::string_view path) {
     throw FormatError(prefix(path) + "is a TensorDB config; open one of its field directories instead");
   if (cls != "TensorBlob") throw FormatError(prefix(path) + "is a config for '" + cls + "', not TensorBlob");
 
-  static const std::set<std::string> kBookkeeping = {"__notes__", "_class_name", "_use_default_values",
-                                                     "_var_keyword", "_var_positional"};
   for (const auto& [key, value] : obj.items()) {
-    if (kBookkeeping.count(key) || key == "dtype" || key == "shape" || key == "block_size") continue;
+    if (bookkeeping_keys().count(key) || key == "dtype" || key == "shape" || key == "block_size") continue;
     throw FormatError(prefix(path) + "unknown key '" + key + "'");
   }
   for (const char* key : {"dtype", "shape", "block_size"})
     if (!obj.contains(key)) throw FormatError(prefix(path) + "missing key '" + key + "'");
 
   if (!obj["dtype"].is_string()) throw FormatError(prefix(path) + "'dtype' must be a string");
-  const json& jshape = obj["shape"];
-  Shape shape;
-  if (jshape.is_number_integer()) {
-    shape.push_back(get_int(jshape, path, "shape"));  // tensorblob turns a bare int into (n,)
-  } else if (jshape.is_array()) {
-    for (const auto& d : jshape) shape.push_back(get_int(d, path, "shape"));
-  } else {
-    throw FormatError(prefix(path) + "'shape' must be a list of integers");
-  }
+  Shape shape = shape_from_json(obj["shape"], path, "shape");
   return make_blob_conf(path, obj["dtype"].get<std::string>(), std::move(shape),
                         get_int(obj["block_size"], path, "block_size"));
 }
@@ -108,16 +134,10 @@ BlobConf parse_blob_conf(std::string_view text, std::string_view path) {
 std::string format_blob_conf(const BlobConf& conf, ConfFlavor flavor) {
   // nlohmann's default object is a std::map: keys sorted by bytes, as orjson's
   // OPT_SORT_KEYS; dump(2) matches OPT_INDENT_2 including "[]" and "{}".
-  json notes = {{"args", json::array()},
-                {"class_name", flavor == ConfFlavor::kShort ? "TensorBlob" : "tensorblob._blob.TensorBlob"},
-                {"kwargs", json::object()},
-                {"using_default_values", json::array()}};
-  json shape = json::array();
-  for (int64_t d : conf.shape) shape.push_back(d);
-  json obj = {{"__notes__", notes},
+  json obj = {{"__notes__", notes_object("TensorBlob", "tensorblob._blob.TensorBlob", flavor)},
               {"block_size", conf.block_size},
               {"dtype", std::string(dtype_info(conf.dtype).name)},
-              {"shape", shape}};
+              {"shape", shape_json(conf.shape)}};
   return obj.dump(2) + "\n";
 }
 
@@ -157,5 +177,63 @@ std::string format_blob_status(const BlobStatus& status) {
   obj["bds"] = status.blocks;
   return obj.dump();
 }
+
+bool is_valid_field_name(std::string_view name) {
+  return !name.empty() && name.size() <= 255 && name[0] != '.' && name.find('/') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
+DBConf parse_db_conf(std::string_view text, std::string_view path) {
+  json obj = parse_json(text, path);
+  if (!obj.is_object()) throw FormatError(prefix(path) + "must be a JSON object");
+  std::string cls = class_name_of(obj, path);
+  if (cls == "TensorBlob") throw FormatError(prefix(path) + "is a TensorBlob config, not a TensorDB");
+  if (cls != "TensorDB") throw FormatError(prefix(path) + "is a config for '" + cls + "', not TensorDB");
+  for (const auto& [key, value] : obj.items()) {
+    if (bookkeeping_keys().count(key) || key == "schema" || key == "block_size") continue;
+    throw FormatError(prefix(path) + "unknown key '" + key + "'");
+  }
+  for (const char* key : {"schema", "block_size"})
+    if (!obj.contains(key)) throw FormatError(prefix(path) + "missing key '" + key + "'");
+  DBConf conf;
+  conf.block_size = get_int(obj["block_size"], path, "block_size");
+  if (conf.block_size < 1)
+    throw FormatError(prefix(path) + "block_size must be at least 1, got " + std::to_string(conf.block_size));
+  const json& schema = obj["schema"];
+  if (!schema.is_object() || schema.empty()) throw FormatError(prefix(path) + "'schema' must be a non-empty object");
+  for (const auto& [name, spec] : schema.items()) {
+    const std::string where = std::string(path) + ": field " + json(name).dump();
+    if (!is_valid_field_name(name)) throw FormatError(where + " is not a valid field name");
+    if (!spec.is_array() || spec.size() != 2 || !spec[0].is_string())
+      throw FormatError(where + " must be [dtype, [dims...]]");
+    FieldSpec f{name, spec[0].get<std::string>(), shape_from_json(spec[1], path, "schema")};
+    make_blob_conf(where, f.dtype, f.shape, conf.block_size);  // the same checks a field's blob gets
+    conf.schema.push_back(std::move(f));
+  }
+  return conf;  // nlohmann's object keeps keys sorted: the schema is in name order
+}
+
+std::string format_db_conf(const DBConf& conf, ConfFlavor flavor) {
+  json schema = json::object();
+  for (const auto& f : conf.schema)
+    schema[f.name] = json::array({std::string(dtype_info(parse_dtype(f.dtype)).name), shape_json(f.shape)});
+  json obj = {{"__notes__", notes_object("TensorDB", "tensorblob._db.TensorDB", flavor)},
+              {"block_size", conf.block_size},
+              {"schema", schema}};
+  return obj.dump(2) + "\n";
+}
+
+int64_t parse_db_status(std::string_view text, std::string_view path) {
+  json obj = parse_json(text, path);
+  if (!obj.is_object()) throw FormatError(prefix(path) + "must be a JSON object");
+  for (const auto& [key, value] : obj.items())
+    if (key != "len") throw FormatError(prefix(path) + "unknown key '" + key + "' in a TensorDB status");
+  if (!obj.contains("len")) throw FormatError(prefix(path) + "missing key 'len'");
+  const int64_t len = get_int(obj["len"], path, "len");
+  if (len < 0) throw FormatError(prefix(path) + "'len' is negative: " + std::to_string(len));
+  return len;
+}
+
+std::string format_db_status(int64_t len) { return "{\"len\":" + std::to_string(len) + "}"; }
 
 }  // namespace tensorblob

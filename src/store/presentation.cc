@@ -81,4 +81,33 @@ std::string meta_yaml(const Dataset& dataset, const NamingRules& naming) {
   return std::string(y.c_str()) + "\n";
 }
 
+std::string db_meta_yaml(const TensorDB& db) {
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "format" << YAML::Value << "tensordb";
+  y << YAML::Key << "source" << YAML::Value << db.path();
+  y << YAML::Key << "rows" << YAML::Value << db.size();
+  y << YAML::Key << "block_size" << YAML::Value << db.conf().block_size;
+  y << YAML::Key << "fields" << YAML::Value << YAML::BeginMap;
+  for (const auto& f : db.schema()) {
+    const Blob& b = db.field(f.name);
+    y << YAML::Key << f.name << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "dtype" << YAML::Value << std::string(dtype_info(b.dtype()).name);
+    emit_shape(y, "shape", b.shape());
+    y << YAML::Key << "item_bytes" << YAML::Value << b.item_bytes();
+    y << YAML::Key << "total_bytes" << YAML::Value << b.item_bytes() * db.size();
+    y << YAML::EndMap;
+  }
+  y << YAML::EndMap;
+  y << YAML::Key << "rows_rule" << YAML::Value
+    << "rows = min(the database's .stat, every field's count), as tensorblob computes it";
+  if (!db.warnings().empty()) {
+    y << YAML::Key << "warnings" << YAML::Value << YAML::BeginSeq;
+    for (const auto& w : db.warnings()) y << w;
+    y << YAML::EndSeq;
+  }
+  y << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
+}
+
 }  // namespace tensorblob

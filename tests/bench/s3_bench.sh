@@ -91,12 +91,20 @@ for set in "20000 768" "500 150528"; do
 
   for pass in cold warm; do
     [[ $pass == cold ]] && rm -rf "$W/cache"
-    # dd of all.bin
-    drop
-    mount_blobfs "s3://bench/$name" "$W/m" "cache_dir=$W/cache"
-    t0=$(now); dd if="$W/m/all.bin" of=/dev/null bs=1M status=none; t1=$(now)
-    umount_blobfs "$W/m"
-    dd_rate=$(mbps "$total" "$("$PY" -c "print($t1 - $t0)")")
+    # dd of all.bin, best of 3 as for the ceiling (cold: an empty disk cache
+    # each time, the first one kept for the warm passes)
+    dd_rate=0
+    for rep in 1 2 3; do
+      use=$W/cache
+      if [[ $pass == cold && $rep != 1 ]]; then rm -rf "$W/cache_dd"; use=$W/cache_dd; fi
+      drop
+      mount_blobfs "s3://bench/$name" "$W/m" "cache_dir=$use"
+      t0=$(now); dd if="$W/m/all.bin" of=/dev/null bs=1M status=none; t1=$(now)
+      umount_blobfs "$W/m"
+      r=$(mbps "$total" "$("$PY" -c "print($t1 - $t0)")")
+      (( r > dd_rate )) && dd_rate=$r
+    done
+    rm -rf "$W/cache_dd"
     [[ $pass == cold ]] && rm -rf "$W/cache_files"
     # every tensor file, in order
     drop

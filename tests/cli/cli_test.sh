@@ -464,4 +464,39 @@ test_inputs_and_config_behind_symbolic_links_are_followed() {
   ! grep -q "symbolic link" "$T/err" || fail "config through a symlink refused: $(cat "$T/err")"
 }
 
+# TensorDB: info shows the committed rows and every field; export --field
+# writes one field's rows, never past the database's count.
+test_tensordb_info_and_export_of_a_field() {
+  local db=$ROOT/tests/conformance/tensorblob/db_two_fields
+  "$TBLOB" info "$db" >"$T/info" || fail "info on a TensorDB"
+  "$PY" - "$T/info" <<'PY' || fail "info: $(cat "$T/info")"
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+assert d["format"] == "tensordb" and d["rows"] == 5 and d["block_size"] == 3, d
+assert d["fields"]["embed"] == {"dtype": "float16", "shape": [4], "item_bytes": 8, "total_bytes": 40}, d
+assert d["fields"]["price"]["dtype"] == "float32" and "warnings" not in d, d
+PY
+  "$TBLOB" export "$db" "$T/embed.npy" --field embed --range 1:4 || fail "export --field"
+  "$PY" -c "
+import numpy as np
+a = np.load('$T/embed.npy')
+i, j = np.meshgrid(np.arange(1, 4), np.arange(4), indexing='ij')
+assert a.dtype == np.float16 and (a == (i + j / 4).astype(np.float16)).all(), a" || fail "embed rows differ"
+  expect_exit 2 "is a TensorDB: choose a field with --field NAME (fields: embed, price)" "$TBLOB" export "$db" "$T/x.npy"
+  expect_exit 2 "no field 'nope'" "$TBLOB" export "$db" "$T/x.npy" --field nope
+  expect_exit 2 "is not a TensorDB" "$TBLOB" export "$T/../nonexistent-blob-$$" "$T/x.npy" --field x
+  [[ -e $T/x.npy ]] && fail "a refused export wrote its output"
+  # A field committed past the database (a crash between the two commits).
+  cp -r "$db" "$T/db"
+  "$PY" -c "import numpy as np; np.save('$T/more.npy', np.full((2, 1), 9, np.float32))"
+  "$TBLOB" import "$T/db/price" "$T/more.npy" || fail "append to the field"
+  "$TBLOB" export "$T/db" "$T/price.npy" --field price || fail "export of the longer field"
+  "$PY" -c "
+import numpy as np
+a = np.load('$T/price.npy')
+assert a.shape == (5, 1) and (a[:, 0] == np.arange(5) * 1.5).all(), a" || fail "export went past the committed rows"
+  "$TBLOB" info "$T/db" | grep -q "price: 7 rows, the database commits 5; using 5" || fail "info hides the disagreement"
+  "$PY" "$ROOT/tests/conformance/tensorblob_ref.py" describe "$T/db" >/dev/null || fail "reference tool refuses it"
+}
+
 run_tests

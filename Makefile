@@ -16,7 +16,7 @@ CXX      ?= g++
 OPT      ?= -O2 -g
 SAN      ?=
 LIB_PKGS := nlohmann_json yaml-cpp libxxhash libcurl openssl tinyxml2
-FS_PKGS  := fuse3 libsystemd
+FS_PKGS  := fuse3 libsystemd libmicrohttpd
 # Recursive (=) on purpose: pkg-config must run after `make deps` installed the
 # packages, not when a fresh machine first reads this Makefile.
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIB_PKGS) $(FS_PKGS))
@@ -33,7 +33,8 @@ LDFLAGS  += $(SAN)
 # Every Debian package the project uses (build, tests, the python reference tools).
 DEB_PACKAGES := g++ make pkg-config nlohmann-json3-dev catch2 libxxhash-dev xxhash \
                 libfuse3-dev fuse3 libyaml-cpp-dev libsystemd-dev python3 python3-numpy python3-xxhash \
-                clang libclang-rt-14-dev libcurl4-openssl-dev libssl-dev libtinyxml2-dev
+                clang libclang-rt-14-dev libcurl4-openssl-dev libssl-dev libtinyxml2-dev \
+                libmicrohttpd-dev
 # What the S3 tests add: a real S3 server (Ceph's RADOS Gateway) and boto3 to
 # upload fixtures the way users do. Installed by make test, not by make.
 TEST_DEB_PACKAGES := ceph-mon ceph-osd radosgw ceph-common python3-boto3
@@ -117,7 +118,7 @@ $(BLOBFS): $(FS_OBJS) $(LIB)
 # The unit tests also cover the CLI's parsers and blobfs's units short of FUSE.
 $(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/src/cli/args.o $(FS_LIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LIB_LIBS) $(FS_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/conformance/%.o $(LIB)
 	@mkdir -p $(@D)

@@ -64,6 +64,16 @@ std::shared_ptr<Storage> open_s3_storage(const std::string& url, const S3Options
 // credentials are refused).
 void check_s3_access(const std::string& url, const S3Options& options = {});
 
+// What this process's part caches did so far, summed over every S3 setting
+// in use (for metrics): parts answered from memory or the disk cache, parts
+// fetched and their bytes, damaged disk-cache files refetched, and the bytes
+// held in memory and on disk now.
+struct S3Counters {
+  uint64_t memory_hits = 0, disk_hits = 0, fetches = 0, fetched_bytes = 0, disk_damaged = 0;
+  uint64_t held_bytes = 0, disk_bytes = 0;
+};
+S3Counters s3_counters();
+
 // One transfer's progress: bytes done of total, files done of total.
 using TransferProgress = std::function<void(uint64_t done, uint64_t total, size_t files_done, size_t files)>;
 

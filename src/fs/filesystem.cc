@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "metrics.h"
 #include "tensorblob/error.h"
 #include "tensorblob/item_hashes.h"
 #include "tensorblob/npy.h"
@@ -173,12 +174,24 @@ void Filesystem::on_pending(std::function<void()> wake) {
 
 std::optional<Filesystem::Refresh> Filesystem::refresh() {
   std::lock_guard<std::mutex> serial(refresh_mu_);
-  std::optional<tensorblob::StoreChange> change = store_->refresh();
-  if (!change) return std::nullopt;
-  auto next = std::make_shared<const View>(change->after, options_);
-  // A commit that cannot be served (too many items; no hashes to verify it
-  // against) leaves the mount on the last one it could.
-  check_servable(*next);
+  using Result = Metrics::RefreshResult;
+  std::optional<tensorblob::StoreChange> change;
+  std::shared_ptr<const View> next;
+  try {
+    change = store_->refresh();
+    if (!change) {
+      Metrics::global().refresh(Result::kUnchanged);
+      return std::nullopt;
+    }
+    next = std::make_shared<const View>(change->after, options_);
+    // A commit that cannot be served (too many items; no hashes to verify it
+    // against) leaves the mount on the last one it could.
+    check_servable(*next);
+  } catch (...) {
+    Metrics::global().refresh(Result::kFailed);
+    throw;
+  }
+  Metrics::global().refresh(Result::kCommit);
   std::shared_ptr<const View> before;
   uint64_t generation;
   {

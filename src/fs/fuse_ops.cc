@@ -3,12 +3,14 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <chrono>
 #include <new>
 #include <vector>
 
 #include "errors.h"
 #include "filesystem.h"
 #include "log.h"
+#include "metrics.h"
 #include "tensorblob/error.h"
 
 namespace blobfs {
@@ -19,6 +21,17 @@ constexpr size_t kNameMax = 255;
 
 MountState& state_of(fuse_req_t req) { return *static_cast<MountState*>(fuse_req_userdata(req)); }
 Filesystem& fs_of(fuse_req_t req) { return *state_of(req).fs; }
+
+// Every error reply goes through here, so the metrics count it.
+int reply_err(fuse_req_t req, int err) {
+  Metrics::global().error(err);
+  return fuse_reply_err(req, err);
+}
+
+// File data for a read, counted.
+void reply_data(fuse_req_t req, const char* data, size_t n) {
+  if (fuse_reply_buf(req, data, n) == 0) Metrics::global().bytes_read(n);
+}
 
 // The one place exceptions become errnos. A damaged backing file is EIO for
 // the read that touched it, logged once per message (the message names the
@@ -33,12 +46,12 @@ void reply_exception(fuse_req_t req) {
                    "; lower max_cached_blocks or raise the limit");
     else
       log_once(LogLevel::kError, e.what(), e.what());
-    fuse_reply_err(req, errno_for(e));
+    reply_err(req, errno_for(e));
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
+    reply_err(req, ENOMEM);
   } catch (const std::exception& e) {
     log_once(LogLevel::kError, e.what(), std::string("internal error: ") + e.what());
-    fuse_reply_err(req, EIO);
+    reply_err(req, EIO);
   }
 }
 
@@ -90,14 +103,14 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Filesystem& fs = fs_of(req);
     uint64_t generation;
     auto v = fs.view(&generation);
-    if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, fs.node_of(*v, parent) ? ENOTDIR : ENOENT));
+    if (parent != FUSE_ROOT_ID) return void(reply_err(req, fs.node_of(*v, parent) ? ENOTDIR : ENOENT));
     std::string_view n(name);
-    if (n.size() > kNameMax) return void(fuse_reply_err(req, ENAMETOOLONG));
+    if (n.size() > kNameMax) return void(reply_err(req, ENAMETOOLONG));
     auto node = v->names().lookup(n);
     if (!node) {
       // A live mount's next commit may add this very name: no negative
       // entry (an ENOENT reply leaves none in the kernel).
-      if (fs.options().live || fs.options().negative_timeout <= 0) return void(fuse_reply_err(req, ENOENT));
+      if (fs.options().live || fs.options().negative_timeout <= 0) return void(reply_err(req, ENOENT));
       fuse_entry_param e{};  // ino 0: a negative entry the kernel may cache
       e.entry_timeout = fs.options().negative_timeout;
       return void(fuse_reply_entry(req, &e));
@@ -146,7 +159,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           return void(fuse_reply_attr(req, &st, 0));
         }
     }
-    if (!node) return void(fuse_reply_err(req, ENOENT));
+    if (!node) return void(reply_err(req, ENOENT));
     struct stat st = v->attributes(*node, ino);
     fuse_reply_attr(req, &st, fs.options().attr_timeout);
   } catch (...) {
@@ -156,17 +169,17 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (state_of(req).no_open && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC))
-    return void(fuse_reply_err(req, ENOSYS));
+    return void(reply_err(req, ENOSYS));
   Filesystem& fs = fs_of(req);
   auto v = fs.view();
   auto node = fs.node_of(*v, ino);
-  if (!node) return void(fuse_reply_err(req, ENOENT));
-  if (node->kind == NodeKind::kRoot) return void(fuse_reply_err(req, EISDIR));
+  if (!node) return void(reply_err(req, ENOENT));
+  if (node->kind == NodeKind::kRoot) return void(reply_err(req, EISDIR));
   const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
   if (write) {
-    if (!fs.writes()) return void(fuse_reply_err(req, EROFS));
+    if (!fs.writes()) return void(reply_err(req, EROFS));
     // meta.yaml describes the blob; all.npy's header is the blob's shape.
-    if (node->kind == NodeKind::kMeta || node->kind == NodeKind::kAllNpy) return void(fuse_reply_err(req, EPERM));
+    if (node->kind == NodeKind::kMeta || node->kind == NodeKind::kAllNpy) return void(reply_err(req, EPERM));
     try {
       fi->fh = fs.writes()->open(*node, fi->flags & O_TRUNC, false, fi->flags & O_APPEND);
     } catch (...) {
@@ -192,19 +205,19 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
     if (buf.size() < size) buf.resize(size);
     if (fi && fi->fh && fs.writes()) {  // O_RDWR: a handle reads its own writes
       size_t n = off < 0 ? 0 : fs.writes()->read(fi->fh, static_cast<uint64_t>(off), size, buf.data());
-      return void(fuse_reply_buf(req, buf.data(), n));
+      return reply_data(req, buf.data(), n);
     }
     for (int attempt = 0;; ++attempt) {
       auto v = fs.view();
       auto node = fs.node_of(*v, ino);
-      if (!node) return void(fuse_reply_err(req, ENOENT));
+      if (!node) return void(reply_err(req, ENOENT));
       try {
         // Bytes already in memory (object storage) are answered from there.
         if (off >= 0)
           if (auto view = v->view(*node, static_cast<uint64_t>(off), size))
-            return void(fuse_reply_buf(req, reinterpret_cast<const char*>(view->data), view->size));
+            return reply_data(req, reinterpret_cast<const char*>(view->data), view->size);
         size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, buf.data());
-        return void(fuse_reply_buf(req, buf.data(), n));
+        return reply_data(req, buf.data(), n);
       } catch (const tensorblob::Error& e) {
         // A live mount whose view lost a block to a commit it has not seen
         // yet: follow that commit (the refresher tells the kernel) and
@@ -220,12 +233,12 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (state_of(req).no_opendir && ino == FUSE_ROOT_ID && (fi->flags & O_ACCMODE) == O_RDONLY)
-    return void(fuse_reply_err(req, ENOSYS));
+    return void(reply_err(req, ENOSYS));
   if (ino != FUSE_ROOT_ID) {
     Filesystem& fs = fs_of(req);
-    return void(fuse_reply_err(req, fs.node_of(*fs.view(), ino) ? ENOTDIR : ENOENT));
+    return void(reply_err(req, fs.node_of(*fs.view(), ino) ? ENOTDIR : ENOENT));
   }
-  if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(fuse_reply_err(req, EROFS));
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(reply_err(req, EROFS));
   fi->cache_readdir = 1;  // a live mount drops it (inval_inode of the root) when a commit changes the count
   fi->keep_cache = 1;
   fuse_reply_open(req, fi);
@@ -240,7 +253,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
   try {
     Filesystem& fs = fs_of(req);
-    if (ino != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
+    if (ino != FUSE_ROOT_ID) return void(reply_err(req, ENOTDIR));
     uint64_t generation;
     auto v = fs.view(&generation);
     std::vector<char> buf(size);
@@ -311,13 +324,13 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
 // Python's open() asks isatty() (TCGETS) on every file, and the kernel sends
 // each ioctl here; a regular file is never a terminal.
 void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, unsigned, const void*, size_t, size_t) {
-  fuse_reply_err(req, ENOTTY);
+  reply_err(req, ENOTTY);
 }
 
 // What has no meaning for a blob: EROFS on a read-only mount (the kernel
 // usually says so before asking, since it carries MS_RDONLY), EPERM on a
 // writable one.
-void refuse(fuse_req_t req) { fuse_reply_err(req, fs_of(req).writes() ? EPERM : EROFS); }
+void refuse(fuse_req_t req) { reply_err(req, fs_of(req).writes() ? EPERM : EROFS); }
 void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { refuse(req); }
 void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { refuse(req); }
 void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
@@ -328,15 +341,15 @@ void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, i
 void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
 // Space is the blob's business; copy tools fall back to writing.
 void op_fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
-  fuse_reply_err(req, fs_of(req).writes() ? EOPNOTSUPP : EROFS);
+  reply_err(req, fs_of(req).writes() ? EOPNOTSUPP : EROFS);
 }
 
 // A new file at the next index: one tensor appended when it is closed.
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_file_info* fi) {
   try {
     Filesystem& fs = fs_of(req);
-    if (!fs.writes()) return void(fuse_reply_err(req, EROFS));
-    if (parent != FUSE_ROOT_ID) return void(fuse_reply_err(req, ENOTDIR));
+    if (!fs.writes()) return void(reply_err(req, EROFS));
+    if (parent != FUSE_ROOT_ID) return void(reply_err(req, ENOTDIR));
     uint64_t generation;
     auto v = fs.view(&generation);
     const int64_t count = v->dataset().count();
@@ -344,9 +357,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse
     const Options& o = fs.options();
     const Namespace next(count + 1, o.naming_width, o.npy_views && !v->dataset().npy_descr().empty(), false);
     auto node = next.lookup(name);
-    if (node && node->first < count) return void(fuse_reply_err(req, EEXIST));  // looked up as missing a moment ago
+    if (node && node->first < count) return void(reply_err(req, EEXIST));  // looked up as missing a moment ago
     if (!node || (node->kind != NodeKind::kItemBin && node->kind != NodeKind::kItemNpy))
-      return void(fuse_reply_err(req, EPERM));  // only the next index can be created
+      return void(reply_err(req, EPERM));  // only the next index can be created
     fi->fh = fs.writes()->open(*node, true, true);
     fi->direct_io = 1;
     fuse_entry_param e{};
@@ -374,10 +387,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off, fuse_file_info* fi) {
   try {
     Filesystem& fs = fs_of(req);
-    if (!fs.writes() || !fi->fh) return void(fuse_reply_err(req, fs.writes() ? EBADF : EROFS));
-    if (off < 0) return void(fuse_reply_err(req, EINVAL));
+    if (!fs.writes() || !fi->fh) return void(reply_err(req, fs.writes() ? EBADF : EROFS));
+    if (off < 0) return void(reply_err(req, EINVAL));
     const int err = fs.writes()->write(fi->fh, static_cast<uint64_t>(off), data, size);
-    if (err) return void(fuse_reply_err(req, err));
+    if (err) return void(reply_err(req, err));
     fuse_reply_write(req, size);
   } catch (...) {
     reply_exception(req);
@@ -404,7 +417,7 @@ int commit(Filesystem& fs, fuse_file_info* fi) {
 // close(): its result is this reply's.
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   try {
-    fuse_reply_err(req, commit(fs_of(req), fi));
+    reply_err(req, commit(fs_of(req), fi));
   } catch (...) {
     reply_exception(req);
   }
@@ -412,7 +425,7 @@ void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   try {
-    fuse_reply_err(req, commit(fs_of(req), fi));
+    reply_err(req, commit(fs_of(req), fi));
   } catch (...) {
     reply_exception(req);
   }
@@ -428,28 +441,28 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     fs.writes()->release(fi->fh);  // whatever happened: the handle goes
   }
-  fuse_reply_err(req, 0);
+  reply_err(req, 0);
 }
 
 // truncate -s on all.bin cuts the blob; a file keeps its size; nothing else changes.
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   try {
     Filesystem& fs = fs_of(req);
-    if (!fs.writes()) return void(fuse_reply_err(req, EROFS));
-    if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_CTIME)) return void(fuse_reply_err(req, EPERM));
+    if (!fs.writes()) return void(reply_err(req, EROFS));
+    if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_CTIME)) return void(reply_err(req, EPERM));
     auto v = fs.view();
     auto node = fs.node_of(*v, ino);
-    if (!node) return void(fuse_reply_err(req, ENOENT));
+    if (!node) return void(reply_err(req, ENOENT));
     if (to_set & FUSE_SET_ATTR_SIZE) {
       const uint64_t size = static_cast<uint64_t>(attr->st_size);
       if (node->kind == NodeKind::kAllBin) {
         bool changed = false;
-        if (int err = fs.writes()->truncate(size, &changed)) return void(fuse_reply_err(req, err));
+        if (int err = fs.writes()->truncate(size, &changed)) return void(reply_err(req, err));
         if (changed) fs.refresh_and_queue();
         v = fs.view();
         node = Node{NodeKind::kAllBin, 0, v->dataset().count()};
       } else if (size != v->size(*node)) {
-        return void(fuse_reply_err(req, node->kind == NodeKind::kMeta || node->kind == NodeKind::kAllNpy ? EPERM : EINVAL));
+        return void(reply_err(req, node->kind == NodeKind::kMeta || node->kind == NodeKind::kAllNpy ? EPERM : EINVAL));
       }
     }
     struct stat st = v->attributes(*node, ino);
@@ -459,39 +472,53 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
   }
 }
 
+// A callback timed for the metrics: the replies above are all sent before
+// the callback returns, so its duration is the request's.
+template <Op K, auto F>
+struct Timed;
+template <Op K, typename... A, void (*F)(fuse_req_t, A...)>
+struct Timed<K, F> {
+  static void call(fuse_req_t req, A... args) {
+    if (!Metrics::global().enabled()) return F(req, args...);
+    const auto t0 = std::chrono::steady_clock::now();
+    F(req, args...);
+    Metrics::global().request(K, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+};
+
 }  // namespace
 
 const fuse_lowlevel_ops& fuse_operations() {
   static const fuse_lowlevel_ops ops = [] {
     fuse_lowlevel_ops o{};
     o.init = op_init;
-    o.lookup = op_lookup;
-    o.forget = op_forget;
-    o.forget_multi = op_forget_multi;
-    o.getattr = op_getattr;
-    o.open = op_open;
-    o.read = op_read;
-    o.opendir = op_opendir;
-    o.readdir = op_readdir;
-    o.readdirplus = op_readdirplus;
-    o.statfs = op_statfs;
-    o.setattr = op_setattr;
-    o.mknod = op_mknod;
-    o.mkdir = op_mkdir;
-    o.unlink = op_unlink;
-    o.rmdir = op_unlink;
-    o.symlink = op_symlink;
-    o.rename = op_rename;
-    o.link = op_link;
-    o.write = op_write;
-    o.flush = op_flush;
-    o.fsync = op_fsync;
-    o.release = op_release;
-    o.setxattr = op_setxattr;
-    o.removexattr = op_removexattr;
-    o.create = op_create;
-    o.fallocate = op_fallocate;
-    o.ioctl = op_ioctl;
+    o.lookup = Timed<Op::kLookup, op_lookup>::call;
+    o.forget = Timed<Op::kForget, op_forget>::call;
+    o.forget_multi = Timed<Op::kForget, op_forget_multi>::call;
+    o.getattr = Timed<Op::kGetattr, op_getattr>::call;
+    o.open = Timed<Op::kOpen, op_open>::call;
+    o.read = Timed<Op::kRead, op_read>::call;
+    o.opendir = Timed<Op::kOpendir, op_opendir>::call;
+    o.readdir = Timed<Op::kReaddir, op_readdir>::call;
+    o.readdirplus = Timed<Op::kReaddirplus, op_readdirplus>::call;
+    o.statfs = Timed<Op::kStatfs, op_statfs>::call;
+    o.setattr = Timed<Op::kSetattr, op_setattr>::call;
+    o.mknod = Timed<Op::kRefused, op_mknod>::call;
+    o.mkdir = Timed<Op::kRefused, op_mkdir>::call;
+    o.unlink = Timed<Op::kRefused, op_unlink>::call;
+    o.rmdir = Timed<Op::kRefused, op_unlink>::call;
+    o.symlink = Timed<Op::kRefused, op_symlink>::call;
+    o.rename = Timed<Op::kRefused, op_rename>::call;
+    o.link = Timed<Op::kRefused, op_link>::call;
+    o.write = Timed<Op::kWrite, op_write>::call;
+    o.flush = Timed<Op::kFlush, op_flush>::call;
+    o.fsync = Timed<Op::kFsync, op_fsync>::call;
+    o.release = Timed<Op::kRelease, op_release>::call;
+    o.setxattr = Timed<Op::kRefused, op_setxattr>::call;
+    o.removexattr = Timed<Op::kRefused, op_removexattr>::call;
+    o.create = Timed<Op::kCreate, op_create>::call;
+    o.fallocate = Timed<Op::kRefused, op_fallocate>::call;
+    o.ioctl = Timed<Op::kIoctl, op_ioctl>::call;
     return o;
   }();
   return ops;

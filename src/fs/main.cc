@@ -21,6 +21,8 @@
 #include "filesystem.h"
 #include "fuse_ops.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_server.h"
 #include "refresher.h"
 #include "signals.h"
 #include "tensorblob/error.h"
@@ -88,7 +90,40 @@ void fit_address_space_limit() {
 }
 
 // Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
-int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::Options& o) {
+// What the metrics show besides the requests: the store and its caches.
+void add_metric_sources(blobfs::Filesystem& fs, bool remote) {
+  auto& m = blobfs::Metrics::global();
+  m.add_source([&fs] {
+    const std::string source = "source=\"" + blobfs::escape_label_value(fs.options().source) + "\"";
+    return std::vector<blobfs::Sample>{
+        {"blobfs_stores_open", "Stores this daemon has open.", "gauge", "", 1},
+        {"blobfs_items", "Tensors (or ragged items) the mount shows now.", "gauge", source,
+         static_cast<double>(fs.view()->dataset().count())},
+    };
+  });
+  if (!remote) return;
+  m.add_source([] {
+    const tensorblob::S3Counters c = tensorblob::s3_counters();
+    const char* hits = "S3 parts a read found in memory or in the disk cache.";
+    return std::vector<blobfs::Sample>{
+        {"blobfs_s3_cache_hits_total", hits, "counter", "tier=\"memory\"", static_cast<double>(c.memory_hits)},
+        {"blobfs_s3_cache_hits_total", hits, "counter", "tier=\"disk\"", static_cast<double>(c.disk_hits)},
+        {"blobfs_s3_cache_misses_total", "S3 parts fetched from the object store (reads and read-ahead).",
+         "counter", "", static_cast<double>(c.fetches)},
+        {"blobfs_s3_fetched_bytes_total", "Bytes fetched from the object store.", "counter", "",
+         static_cast<double>(c.fetched_bytes)},
+        {"blobfs_s3_cache_damaged_total", "Disk-cache files found damaged, removed and fetched again.", "counter",
+         "", static_cast<double>(c.disk_damaged)},
+        {"blobfs_s3_cache_bytes", "Bytes of parts held now.", "gauge", "tier=\"memory\"",
+         static_cast<double>(c.held_bytes)},
+        {"blobfs_s3_cache_bytes", "Bytes of parts held now.", "gauge", "tier=\"disk\"",
+         static_cast<double>(c.disk_bytes)},
+    };
+  });
+}
+
+int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::Options& o,
+          blobfs::MetricsServer* metrics) {
   // Read-only unless writable was asked for: the plain flag rw alone never
   // makes a mount writable (fstab's defaults imply it).
   std::string mount_opts = std::string(o.writable ? "rw" : "ro") + ",subtype=blobfs,fsname=" + escape_commas(o.source);
@@ -117,6 +152,17 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
     // path was made absolute already: the child works from /.
     if (!cl.foreground) blobfs::log_to_syslog();
     fuse_daemonize(cl.foreground ? 1 : 0);
+    if (metrics) {
+      // In the process that stays: the server's thread would not survive the fork.
+      add_metric_sources(fs, tensorblob::is_s3_url(o.source));
+      blobfs::Metrics::global().enable();
+      try {
+        metrics->start();
+        blobfs::log(blobfs::LogLevel::kInfo, "metrics at http://" + o.metrics_listen + "/metrics");
+      } catch (const std::exception& e) {
+        blobfs::log(blobfs::LogLevel::kError, e.what());
+      }
+    }
     sd_notify(0, "READY=1");
     // A live mount follows the store from a thread of its own; a frozen one
     // keeps every file of its commit open instead, in the background so
@@ -205,6 +251,7 @@ int run(int argc, char** argv) {
   try {
     tensorblob::StoreOptions so;
     so.max_cached_blocks = opts.max_cached_blocks;
+    so.access = opts.map_blocks ? tensorblob::Access::kMapped : tensorblob::Access::kPread;
     if (remote) {
       if (opts.writable)
         throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
@@ -220,7 +267,19 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());
     return kExitData;
   }
-  return serve(*fs, cl, opts);
+  // Bound before mounting: a port in use is an error with no mount made.
+  std::unique_ptr<blobfs::MetricsServer> metrics;
+  if (!opts.metrics_listen.empty()) {
+    try {
+      metrics = blobfs::MetricsServer::listen(blobfs::parse_listen_address(opts.metrics_listen));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());
+      return kExitUsage;
+    }
+  }
+  const int rc = serve(*fs, cl, opts, metrics.get());
+  metrics.reset();  // before the store goes: the server reads it
+  return rc;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <cctype>
+#include <stdexcept>
 
 namespace blobfs {
 
@@ -159,11 +160,50 @@ const std::vector<Key>& setters() {
          o.s3_timeout = to_seconds(w, k, v);
          if (o.s3_timeout < 1) fail(w, k, std::string(v) + " is below the shortest timeout, 1 second");
        }},
+      {"map_blocks", true, [](Options& o, auto w, auto k, auto v) { o.map_blocks = to_bool(w, k, v); }},
+      {"metrics_listen", false,
+       [](Options& o, auto w, auto k, auto v) {
+         if (!v.empty()) {
+           try {
+             parse_listen_address(v);
+           } catch (const std::invalid_argument& e) {
+             fail(w, k, e.what());
+           }
+         }
+         o.metrics_listen = std::string(v);
+       }},
   };
   return table;
 }
 
 }  // namespace
+
+ListenAddress parse_listen_address(std::string_view text) {
+  ListenAddress a;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw std::invalid_argument("expected [IPV6]:PORT, got '" + std::string(text) + "'");
+    a.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      throw std::invalid_argument("expected HOST:PORT (e.g. 127.0.0.1:9464), got '" + std::string(text) + "'");
+    a.host = std::string(text.substr(0, colon));
+    if (a.host.find(':') != std::string::npos)
+      throw std::invalid_argument("an IPv6 address goes in brackets: [" + a.host + "]:PORT");
+    port = text.substr(colon + 1);
+  }
+  if (a.host.empty()) throw std::invalid_argument("no host before the port in '" + std::string(text) + "'");
+  unsigned value = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || p != port.data() + port.size() || value < 1 || value > 65535)
+    throw std::invalid_argument("port must be an integer 1-65535, got '" + std::string(port) + "'");
+  a.port = static_cast<uint16_t>(value);
+  return a;
+}
 
 std::string_view log_level_name(LogLevel level) {
   switch (level) {

@@ -54,7 +54,21 @@ struct Options {
   int s3_requests = 16;
   int s3_retries = 6;
   double s3_timeout = 30;
+  // Block files read with pread (nothing mapped: the daemon's VmRSS stays
+  // small at any store size; as fast, measured) or mapped.
+  bool map_blocks = false;
+  // Prometheus metrics at http://HOST:PORT/metrics; empty: off.
+  std::string metrics_listen;
 };
+
+// Where the metrics endpoint listens.
+struct ListenAddress {
+  std::string host;  // an IPv4 or IPv6 literal, or a name getaddrinfo resolves
+  uint16_t port = 0;
+};
+// "HOST:PORT" or "[IPV6]:PORT", port 1-65535. Throws std::invalid_argument
+// saying what is wrong with the text.
+ListenAddress parse_listen_address(std::string_view text);
 
 // "10G", "512MiB", "4096", "1.5G": bytes, with K, M, G, T (powers of 1024,
 // an optional "iB" or "B" after them); nullopt when malformed or too large.

@@ -313,6 +313,19 @@ bool is_small_file_name(std::string_view name) {
   return name == ".conf" || name == ".stat" || name.ends_with(".json");
 }
 
+namespace {
+
+struct ContextRegistry {
+  std::mutex mu;
+  std::map<std::string, std::weak_ptr<S3Context>> contexts;
+};
+ContextRegistry& context_registry() {
+  static ContextRegistry r;
+  return r;
+}
+
+}  // namespace
+
 std::shared_ptr<S3Context> context_for(const S3Options& options) {
   ResolvedConfig config = resolve(options);
   // One context per distinct setting, shared while any storage uses it.
@@ -321,8 +334,7 @@ std::shared_ptr<S3Context> context_for(const S3Options& options) {
                           std::to_string(options.memory_max_bytes) + "|" + std::to_string(options.cache_max_bytes) +
                           "|" + std::to_string(options.max_requests) + "|" + std::to_string(options.retries) + "|" +
                           std::to_string(options.timeout_seconds) + "|" + std::to_string(options.prefetch_max_bytes);
-  static std::mutex mu;
-  static std::map<std::string, std::weak_ptr<S3Context>> contexts;
+  auto& [mu, contexts] = context_registry();
   std::lock_guard<std::mutex> lock(mu);
   if (auto ctx = contexts[key].lock()) return ctx;
   if (options.part_bytes < 4096 || options.part_bytes > (uint64_t{1} << 30))
@@ -346,6 +358,28 @@ std::shared_ptr<Storage> make_s3_storage(std::shared_ptr<S3Context> ctx, const S
 
 std::shared_ptr<Storage> open_s3_storage(const std::string& url, const S3Options& options) {
   return s3::make_s3_storage(s3::context_for(options), s3::parse_s3_url(url));
+}
+
+S3Counters s3_counters() {
+  S3Counters c;
+  auto& [mu, contexts] = s3::context_registry();
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [key, weak] : contexts) {
+    auto ctx = weak.lock();
+    if (!ctx) continue;
+    const s3::PartCache::Stats p = ctx->parts->stats();
+    c.memory_hits += p.memory_hits;
+    c.disk_hits += p.disk_hits;
+    c.fetches += p.fetches;
+    c.fetched_bytes += p.fetched_bytes;
+    c.held_bytes += p.held_bytes;
+    if (const s3::DiskCache* d = ctx->parts->disk()) {
+      const s3::DiskCache::Stats ds = d->stats();
+      c.disk_damaged += ds.damaged;
+      c.disk_bytes += ds.bytes;
+    }
+  }
+  return c;
 }
 
 void check_s3_access(const std::string& url, const S3Options& options) {

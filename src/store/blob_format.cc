@@ -189,12 +189,12 @@ DBConf parse_db_conf(std::string_view text, std::string_view path) {
   std::string cls = class_name_of(obj, path);
   if (cls == "TensorBlob") throw FormatError(prefix(path) + "is a TensorBlob config, not a TensorDB");
   if (cls != "TensorDB") throw FormatError(prefix(path) + "is a config for '" + cls + "', not TensorDB");
+  for (const char* key : {"schema", "block_size"})
+    if (!obj.contains(key)) throw FormatError(prefix(path) + "missing key '" + key + "' of a TensorDB config");
   for (const auto& [key, value] : obj.items()) {
     if (bookkeeping_keys().count(key) || key == "schema" || key == "block_size") continue;
-    throw FormatError(prefix(path) + "unknown key '" + key + "'");
+    throw FormatError(prefix(path) + "unknown key '" + key + "' in a TensorDB config");
   }
-  for (const char* key : {"schema", "block_size"})
-    if (!obj.contains(key)) throw FormatError(prefix(path) + "missing key '" + key + "'");
   DBConf conf;
   conf.block_size = get_int(obj["block_size"], path, "block_size");
   if (conf.block_size < 1)

@@ -166,6 +166,31 @@ int main(int argc, char** argv) {
       std::printf("%-40s %.1f ms (until the mount is visible)\n", "mount time", m.mount_seconds * 1e3);
       std::printf("%-40s %s\n", "daemon memory after all of the above", m.rss().c_str());
     }
+    if (bench::flag(argc, argv, "--access", "yes") == "yes") {
+      // What reaches the daemon, read from mapped block files or with pread:
+      // each pass on a fresh mount (nothing in the mount's page cache, the
+      // block files in the host's), alternating; then the daemon's memory.
+      g_peer = "pread";
+      std::printf("-- map_blocks=false (pread) against map_blocks=true (mapped), fresh mounts, alternating\n");
+      const std::string with = opts + (opts.empty() ? "" : ",");
+      std::vector<double> files_p, files_m, dd_p, dd_m;
+      std::string rss_p, rss_m;
+      for (int r = 0; r < 3; ++r)
+        for (bool pread : {r % 2 == 0, r % 2 != 0}) {
+          Mount m(blobfs, blob, mnt, with + (pread ? "map_blocks=false" : "map_blocks=true"));
+          double t0 = now_s();
+          for (int64_t i = 0; i < count; ++i) read_file(name(mnt, i), buf);
+          (pread ? files_p : files_m).push_back(static_cast<double>(count) / (now_s() - t0));
+          t0 = now_s();
+          const size_t n = read_file(mnt + "/all.bin", buf);
+          (pread ? dd_p : dd_m).push_back(static_cast<double>(n) / 1e9 / (now_s() - t0));
+          (pread ? rss_p : rss_m) = m.rss();
+        }
+      row("first read of every file (files/s)", median(files_p), median(files_m), "files/s", true);
+      row("all.bin first read, 1 MiB (GB/s)", median(dd_p), median(dd_m), "GB/s", true);
+      std::printf("%-40s pread: %s; mapped: %s\n", "daemon memory after both", rss_p.c_str(), rss_m.c_str());
+      std::printf("   (the native column here is map_blocks=true)\n");
+    }
     {
       // ls -l stats every file: on a fresh mount that is either one LOOKUP
       // per file or attributes riding along with the listing (READDIRPLUS).

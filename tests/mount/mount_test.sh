@@ -1240,4 +1240,89 @@ PY
   [[ $rc2 -eq 3 && $out2 == *"only a fixed-shape blob mounts writable"* ]] || fail "a writable ragged mount: $rc2 $out2"
 }
 
+# free_port: a TCP port nothing listens on now.
+free_port() {
+  "$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+}
+
+# Metrics scraped while 4 readers go through every tensor file: the request
+# counts and bytes agree with what was read; a busy port is refused before
+# mounting, saying which.
+test_metrics_scraped_during_a_read_load_agree_with_what_was_read() {
+  make_blob "$T/b" 300 float32 256 64   # 1 KiB tensors
+  local port; port=$(free_port)
+  mount_fg "$T/b" "$T/m" -o metrics_listen=127.0.0.1:$port,keep_cache=false
+  grep -q "metrics at http://127.0.0.1:$port/metrics" "$T/blobfs.log" || fail "no log line: $(cat "$T/blobfs.log")"
+  "$PY" - "$T/m" "$port" <<'PY' || fail "metrics disagree with the reads"
+import sys, threading, urllib.request, re
+m, port = sys.argv[1], int(sys.argv[2])
+url = f"http://127.0.0.1:{port}/metrics"
+def scrape():
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+        text = r.read().decode()
+    vals = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        vals[name] = float(value)
+    return text, vals
+before_text, before = scrape()
+assert "# TYPE blobfs_requests_total counter" in before_text
+assert "# TYPE blobfs_request_duration_seconds histogram" in before_text
+assert before["blobfs_stores_open"] == 1
+items = [k for k in before if k.startswith("blobfs_items{")]
+assert items and before[items[0]] == 300, items
+got = [0] * 4
+stop = False
+def reader(k):
+    for i in range(k, 300, 4):
+        with open(f"{m}/{i:06d}.bin", "rb") as f:
+            got[k] += len(f.read())
+threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+for t in threads: t.start()
+mid = [scrape()[1] for _ in range(5)]  # scrapes during the load
+for t in threads: t.join()
+text, after = scrape()
+total = sum(got)
+assert total == 300 * 1024
+read_bytes = after["blobfs_read_bytes_total"] - before["blobfs_read_bytes_total"]
+assert read_bytes == total, (read_bytes, total)
+reads = after['blobfs_requests_total{op="read"}'] - before['blobfs_requests_total{op="read"}']
+lookups = after['blobfs_requests_total{op="lookup"}'] - before['blobfs_requests_total{op="lookup"}']
+assert reads >= 300 and lookups >= 300, (reads, lookups)
+# Counters never go down between scrapes; histogram buckets are cumulative.
+for a, b in zip([before] + mid, mid + [after]):
+    for k, v in a.items():
+        if k.endswith("_total") or "_bucket" in k:
+            assert b[k] >= v, (k, v, b[k])
+buckets = sorted((float(re.search(r'le="([^"]+)"', k).group(1).replace("+Inf", "inf")), v)
+                 for k, v in after.items() if k.startswith('blobfs_request_duration_seconds_bucket{op="read"'))
+assert [v for _, v in buckets] == sorted(v for _, v in buckets), buckets
+assert buckets[-1][1] == after['blobfs_request_duration_seconds_count{op="read"}']
+# An error is counted by its errno name.
+try:
+    open(f"{m}/999999.bin", "rb")
+except FileNotFoundError:
+    pass
+assert scrape()[1].get('blobfs_errors_total{errno="ENOENT"}', 0) >= 1
+# Only /metrics is served.
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+    raise SystemExit("/other was served")
+except urllib.error.HTTPError as e:
+    assert e.code == 404
+PY
+  # The same port again: refused before mounting, naming the address.
+  mkdir -p "$T/m2"
+  "$BLOBFS" "$T/b" "$T/m2" -f -o metrics_listen=127.0.0.1:$port 2>"$T/err" && fail "mounted with the port in use"
+  grep -q "metrics_listen 127.0.0.1:$port: cannot listen: Address already in use" "$T/err" || fail "error: $(cat "$T/err")"
+  [[ $(wc -l <"$T/err") -eq 1 ]] || fail "more than one line: $(cat "$T/err")"
+  is_mounted "$T/m2" && fail "a mount was left at m2"
+  "$BLOBFS" "$T/b" "$T/m2" -f -o metrics_listen=localhost 2>"$T/err" && fail "mounted with a bad address"
+  grep -q "metrics_listen: expected HOST:PORT" "$T/err" || fail "error: $(cat "$T/err")"
+  true
+}
+
 run_tests

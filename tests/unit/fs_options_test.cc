@@ -36,6 +36,8 @@ TEST_CASE("conf/blobfs.yaml lists every key with exactly the built-in defaults")
   CHECK(from_file.s3_requests == defaults.s3_requests);
   CHECK(from_file.s3_retries == defaults.s3_retries);
   CHECK(from_file.s3_timeout == defaults.s3_timeout);
+  CHECK(from_file.map_blocks == defaults.map_blocks);
+  CHECK(from_file.metrics_listen == defaults.metrics_listen);
   // Every key appears in the file, in the same order as option_keys().
   size_t pos = 0;
   for (const auto& key : option_keys()) {

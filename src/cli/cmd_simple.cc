@@ -1,11 +1,15 @@
+#include <sys/stat.h>
+
 #include <cstdio>
 
 #include "commands.h"
 #include "output.h"
 #include "progress.h"
 #include "tensorblob/blob.h"
+#include "tensorblob/catalog.h"
 #include "tensorblob/error.h"
 #include "tensorblob/presentation.h"
+#include "tensorblob/storage.h"
 #include "tensorblob/store.h"
 #include "tensorblob/tensordb.h"
 
@@ -13,9 +17,19 @@ namespace tblob {
 
 int cmd_info(const ParsedArgs& args) {
   const std::string& path = expect_positional(args, 1, "info")[0];
-  if (!tensorblob::is_s3_url(path) && tensorblob::store_kind(path) == tensorblob::StoreKind::kTensorDB) {
-    write_stdout(tensorblob::db_meta_yaml(tensorblob::TensorDB::open(path, "r")));
-    return kExitOk;
+  if (!tensorblob::is_s3_url(path)) {
+    const tensorblob::StoreKind kind = tensorblob::store_kind(path);
+    if (kind == tensorblob::StoreKind::kTensorDB) {
+      write_stdout(tensorblob::db_meta_yaml(tensorblob::TensorDB::open(path, "r")));
+      return kExitOk;
+    }
+    // A plain directory is a data directory: the index of its stores. One
+    // holding a .stat is a blob whose .conf is missing, and says so below.
+    struct stat st;
+    if (kind == tensorblob::StoreKind::kDirectory && ::lstat((path + "/.stat").c_str(), &st) != 0) {
+      write_stdout(tensorblob::index_yaml(tensorblob::scan_catalog(path), tensorblob::absolute_path(path)));
+      return kExitOk;
+    }
   }
   auto store = tensorblob::open_store(path);
   write_stdout(store->read([](const tensorblob::Dataset& ds) { return tensorblob::meta_yaml(ds, {}); }));

@@ -45,7 +45,9 @@ const std::vector<Command>& commands() {
       {"info", "describe a blob, ragged dataset or TensorDB as YAML (the mount's meta.yaml)",
        "usage: tblob info PATH\n\nPrints the YAML document blobfs shows as meta.yaml. PATH is a blob directory,\n"
        "a ragged dataset (x, x.dat, x.json or x.starts.npy) or a TensorDB directory\n"
-       "(its committed rows and each field's dtype and shape).\n", {{}, {}}, cmd_info},
+       "(its committed rows and each field's dtype and shape). A plain directory is a\n"
+       "data directory: its index, every store below it with kind, count, dtype, shape\n"
+       "and size (damaged ones with their error; symbolic links are not followed).\n", {{}, {}}, cmd_info},
       {"cat", "raw bytes of one tensor on stdout",
        "usage: tblob cat PATH INDEX\n\nWrites item INDEX (negative counts from the end) of a blob or ragged dataset\n"
        "to stdout as raw C-order bytes, the same as NNNNNN.bin in a mount.\n",

@@ -499,4 +499,36 @@ assert a.shape == (5, 1) and (a[:, 0] == np.arange(5) * 1.5).all(), a" || fail "
   "$PY" "$ROOT/tests/conformance/tensorblob_ref.py" describe "$T/db" >/dev/null || fail "reference tool refuses it"
 }
 
+# A plain directory is a data directory: tblob info lists every store below
+# it, damaged ones with their error, and follows no symbolic link out of it.
+test_info_of_a_data_directory_indexes_its_stores() {
+  local r=$T/root
+  mkdir -p "$r/models/v1" "$r/empty" "$T/outside/secret"
+  cp -r "$ROOT/tests/conformance/tensorblob/f32_3blocks" "$r/models/v1/emb"
+  cp -r "$ROOT/tests/conformance/tensorblob/db_two_fields" "$r/table"
+  cp -r "$ROOT/tests/conformance/tensorblob/bool" "$T/outside/secret/leak"
+  cp "$ROOT"/tests/conformance/picomap/f32_ragged.* "$r/"
+  echo junk >"$r/README.txt"; mkfifo "$r/a_fifo"
+  mkdir "$r/broken"; echo '{' >"$r/broken/.conf"; echo '{"len":0,"bds":[]}' >"$r/broken/.stat"
+  ln -s "$T/outside" "$r/escape"
+  touch "$r/bad"$'\n'"name.json" "$r/bad"$'\n'"name.dat"
+  timeout 20 "$TBLOB" info "$r" >"$T/index" || fail "info of a data directory: $(cat "$T/index")"
+  "$PY" - "$T/index" <<'PY' || fail "index: $(cat "$T/index")"
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+s = d["stores"]
+assert set(s) == {"broken", "f32_ragged", "models/v1/emb", "table"}, sorted(s)
+assert s["models/v1/emb"] == {"kind": "blob", "count": 10, "dtype": "float32", "shape": [2, 3], "total_bytes": 240}, s
+assert s["f32_ragged"]["kind"] == "ragged" and s["f32_ragged"]["count"] == 5 and s["f32_ragged"]["trail_shape"] == [4]
+assert s["table"]["kind"] == "tensordb" and s["table"]["rows"] == 5 and set(s["table"]["fields"]) == {"embed", "price"}
+assert s["broken"]["kind"] == "blob" and "invalid JSON" in s["broken"]["error"], s["broken"]
+assert any("escape: a symbolic link, not followed" in x for x in d["skipped"]), d["skipped"]
+assert any("control character" in x for x in d["skipped"]), d["skipped"]
+assert "leak" not in open(sys.argv[1]).read()
+PY
+  # A blob whose .conf is gone is still a damaged blob, not an empty index.
+  rm "$r/broken/.conf"
+  expect_exit 3 ".conf: missing" "$TBLOB" info "$r/broken"
+}
+
 run_tests

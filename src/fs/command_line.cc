@@ -27,6 +27,9 @@ const char* const kUsage =
     "(AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or\n"
     "~/.aws/credentials), or the s3_* keys; cache_dir keeps fetched parts on disk.\n"
     "\n"
+    "Operators: -o metrics_listen=127.0.0.1:9464 serves Prometheus metrics at\n"
+    "http://127.0.0.1:9464/metrics (off by default).\n"
+    "\n"
     "Unmount with `fusermount3 -u MOUNTPOINT` or by sending SIGTERM/SIGINT.\n";
 
 CommandLine parse_command_line(const std::vector<std::string>& args) {

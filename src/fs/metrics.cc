@@ -17,6 +17,8 @@ static_assert(sizeof kOpNames / sizeof kOpNames[0] == static_cast<size_t>(Op::kC
 // Prometheus wants Go's float formatting: shortest round trip, +Inf.
 std::string number(double v) {
   char buf[32];
+  if (v == static_cast<double>(static_cast<int64_t>(v)) && v > -9e15 && v < 9e15)
+    return std::to_string(static_cast<int64_t>(v));  // counts as integers, not 1e+01
   double back = 0;
   for (int prec = 1; prec <= 17; ++prec) {
     std::snprintf(buf, sizeof buf, "%.*g", prec, v);

@@ -27,7 +27,8 @@ TEST_CASE("metrics count nothing until enabled, then render Prometheus' text for
   m.bytes_read(4096);
   m.refresh(Metrics::RefreshResult::kCommit);
   m.add_source([] {
-    return std::vector<Sample>{{"blobfs_items", "Items.", "gauge", "source=\"/x\"", 42}};
+    return std::vector<Sample>{{"blobfs_items", "Items.", "gauge", "source=\"/x\"", 10},
+                               {"blobfs_ratio", "A fraction.", "gauge", "", 0.25}};
   });
   const std::string t = m.render();
   auto has = [&](const std::string& line) {
@@ -53,7 +54,8 @@ TEST_CASE("metrics count nothing until enabled, then render Prometheus' text for
   has("blobfs_refreshes_total{result=\"commit\"} 1");
   has("blobfs_refreshes_total{result=\"unchanged\"} 0");
   has("# TYPE blobfs_items gauge");
-  has("blobfs_items{source=\"/x\"} 42");
+  has("blobfs_items{source=\"/x\"} 10");  // integers as integers, not 1e+01
+  has("blobfs_ratio 0.25");
   // No histogram lines for kinds never seen.
   CHECK(t.find("blobfs_request_duration_seconds_count{op=\"write\"}") == std::string::npos);
   // Every sample line is NAME[{labels}] VALUE.

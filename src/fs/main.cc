@@ -262,6 +262,13 @@ int run(int argc, char** argv) {
       // bucket, refused credentials.
       tensorblob::check_s3_access(opts.source, so.s3);
     }
+    struct stat sst;
+    if (!remote && tensorblob::store_kind(opts.source) == tensorblob::StoreKind::kDirectory &&
+        ::lstat((opts.source + "/.stat").c_str(), &sst) != 0)
+      throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
+                              opts.source + ": a plain directory, not a store; a whole data directory cannot be "
+                                            "mounted yet: `tblob info " + opts.source +
+                                            "` lists the stores in it, mount one of them");
     fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_store(opts.source, so), opts);
   } catch (const tensorblob::Error& e) {
     std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());

@@ -107,6 +107,17 @@ small_fs() {
   _tmpfs+=("$1")
 }
 
+# free_port: a TCP port nothing listens on now.
+free_port() {
+  "$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+}
+
+# metric PORT NAME: the value of one sample (NAME with its labels, as
+# written) scraped from blobfs's metrics endpoint on PORT; empty if absent.
+metric() {
+  curl -sf "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'
+}
+
 run_tests() {
   local passed=0 failed=0 t
   # TESTS_MATCH picks tests by name (e.g. the load test alone, for longer).

@@ -1240,10 +1240,6 @@ PY
   [[ $rc2 -eq 3 && $out2 == *"only a fixed-shape blob mounts writable"* ]] || fail "a writable ragged mount: $rc2 $out2"
 }
 
-# free_port: a TCP port nothing listens on now.
-free_port() {
-  "$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
-}
 
 # Metrics scraped while 4 readers go through every tensor file: the request
 # counts and bytes agree with what was read; a busy port is refused before

@@ -255,17 +255,27 @@ test_a_damaged_cache_part_is_fetched_again_never_served() {
   make_blob "$T/b" 5000 float32 4,3 1000
   "$TBLOB" push "$T/b" "s3://$BUCKET/c" >/dev/null || fail "push"
   proxy_start "$T/rules"
-  local opts="s3_endpoint=$PROXY_ENDPOINT,cache_dir=$T/cache,s3_part_size=64K"
-  mount_fg "s3://$BUCKET/c" "$T/m1" -o "$opts"
+  local opts="s3_endpoint=$PROXY_ENDPOINT,cache_dir=$T/cache,s3_part_size=64K" port
+  port=$(free_port)
+  mount_fg "s3://$BUCKET/c" "$T/m1" -o "$opts,metrics_listen=127.0.0.1:$port"
   read_tensors "$T/m1" 5000 || fail "first pass"
+  # The metrics say what happened: parts fetched, their bytes, no hits yet.
+  local misses fetched
+  misses=$(metric "$port" blobfs_s3_cache_misses_total); fetched=$(metric "$port" blobfs_s3_fetched_bytes_total)
+  [[ -n $misses && $misses -ge 3 ]] || fail "cold: $misses misses"
+  [[ -n $fetched && $fetched -ge 240000 ]] || fail "cold: $fetched bytes fetched for 240000 bytes of tensors"
+  [[ $(metric "$port" 'blobfs_s3_cache_hits_total{tier="disk"}') == 0 ]] || fail "cold: disk hits"
   fusermount3 -u "$T/m1"
+  wait_until bash -c "! curl -sf http://127.0.0.1:$port/metrics >/dev/null" || fail "metrics still served after unmount"
   local parts gets
   parts=$(ls "$T/cache" | grep -c '\.part$')
   [[ $parts -ge 3 ]] || fail "only $parts parts cached"
   # Warm: nothing is fetched again.
   : > "$PROXY_LOG"
-  mount_fg "s3://$BUCKET/c" "$T/m2" -o "$opts"
+  mount_fg "s3://$BUCKET/c" "$T/m2" -o "$opts,metrics_listen=127.0.0.1:$port"
   read_tensors "$T/m2" 5000 || fail "warm pass"
+  [[ $(metric "$port" blobfs_s3_cache_misses_total) == 0 ]] || fail "warm: misses"
+  [[ $(metric "$port" 'blobfs_s3_cache_hits_total{tier="disk"}') -ge $parts ]] || fail "warm: too few disk hits"
   fusermount3 -u "$T/m2"
   gets=$(grep -cE "^GET .*/c/[0-9a-f-]{36}" "$PROXY_LOG")
   [[ $gets -eq 0 ]] || fail "$gets block GETs with a warm cache"
@@ -279,8 +289,9 @@ test_a_damaged_cache_part_is_fetched_again_never_served() {
     esac
   done
   : > "$PROXY_LOG"
-  mount_fg "s3://$BUCKET/c" "$T/m3" -o "$opts"
+  mount_fg "s3://$BUCKET/c" "$T/m3" -o "$opts,metrics_listen=127.0.0.1:$port"
   read_tensors "$T/m3" 5000 || fail "a damaged cache part was served"
+  [[ $(metric "$port" blobfs_s3_cache_damaged_total) -ge $parts ]] || fail "damaged parts not counted"
   gets=$(grep -cE "^GET .*/c/[0-9a-f-]{36}" "$PROXY_LOG")
   [[ $gets -ge $parts ]] || fail "only $gets of $parts damaged parts fetched again"
   grep -q "damaged" "$T/blobfs.log" || fail "no log line about the damaged parts"

@@ -115,8 +115,18 @@ free_port() {
 # metric PORT NAME: the value of one sample (NAME with its labels, as
 # written) scraped from blobfs's metrics endpoint on PORT; empty if absent.
 metric() {
-  curl -sf "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'
+  "$PY" - "$1" "$2" <<'PY' 2>/dev/null
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+for line in text.splitlines():
+    name, _, value = line.rpartition(" ")
+    if name == sys.argv[2]:
+        print(value)
+PY
 }
+
+# metrics PORT: the whole exposition (for failure messages).
+metrics() { "$PY" -c "import sys, urllib.request; print(urllib.request.urlopen(f'http://127.0.0.1:{sys.argv[1]}/metrics', timeout=5).read().decode())" "$1" 2>&1; }
 
 run_tests() {
   local passed=0 failed=0 t

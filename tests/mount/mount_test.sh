@@ -1310,6 +1310,11 @@ try:
 except urllib.error.HTTPError as e:
     assert e.code == 404
 PY
+  # A commit by another process: one refresh that followed it, the new count.
+  "$BLOB_WRITE" "$T/b" append 5 1 >/dev/null || fail "append"
+  followed() { [[ $(metric "$port" 'blobfs_refreshes_total{result="commit"}') -ge 1 ]]; }
+  wait_until followed || fail "no refresh counted: $(metrics "$port" | grep refreshes)"
+  [[ $(metric "$port" "blobfs_items{source=\"$T/b\"}") == 305 ]] || fail "items: $(metrics "$port" | grep items)"
   # The same port again: refused before mounting, naming the address.
   mkdir -p "$T/m2"
   "$BLOBFS" "$T/b" "$T/m2" -f -o metrics_listen=127.0.0.1:$port 2>"$T/err" && fail "mounted with the port in use"

@@ -266,7 +266,8 @@ test_a_damaged_cache_part_is_fetched_again_never_served() {
   [[ -n $fetched && $fetched -ge 240000 ]] || fail "cold: $fetched bytes fetched for 240000 bytes of tensors"
   [[ $(metric "$port" 'blobfs_s3_cache_hits_total{tier="disk"}') == 0 ]] || fail "cold: disk hits"
   fusermount3 -u "$T/m1"
-  wait_until bash -c "! curl -sf http://127.0.0.1:$port/metrics >/dev/null" || fail "metrics still served after unmount"
+  gone() { [[ -z $(metric "$port" blobfs_stores_open) ]]; }
+  wait_until gone || fail "metrics still served after unmount"
   local parts gets
   parts=$(ls "$T/cache" | grep -c '\.part$')
   [[ $parts -ge 3 ]] || fail "only $parts parts cached"

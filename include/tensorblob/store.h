@@ -27,10 +27,10 @@ namespace tensorblob {
 // What a path names.
 enum class StoreKind {
   kNone,       // nothing, or nothing we can read
-  kBlob,       // a tensorblob directory (.conf and .stat inside)
+  kBlob,       // a tensorblob directory (.conf and .stat inside; damaged with only one)
   kTensorDB,   // a TensorDB directory (its .conf says so)
   kRagged,     // a picomap dataset, named by its base or any of its files
-  kDirectory,  // a plain directory
+  kDirectory,  // a plain directory: neither .conf nor .stat inside
 };
 // `path` may be local or s3://BUCKET/PREFIX (reached with `s3`).
 StoreKind store_kind(const std::string& path, const S3Options& s3 = {});

@@ -1,5 +1,3 @@
-#include <sys/stat.h>
-
 #include <cstdio>
 
 #include "commands.h"
@@ -23,10 +21,8 @@ int cmd_info(const ParsedArgs& args) {
       write_stdout(tensorblob::db_meta_yaml(tensorblob::TensorDB::open(path, "r")));
       return kExitOk;
     }
-    // A plain directory is a data directory: the index of its stores. One
-    // holding a .stat is a blob whose .conf is missing, and says so below.
-    struct stat st;
-    if (kind == tensorblob::StoreKind::kDirectory && ::lstat((path + "/.stat").c_str(), &st) != 0) {
+    // A plain directory is a data directory: the index of its stores.
+    if (kind == tensorblob::StoreKind::kDirectory) {
       write_stdout(tensorblob::index_yaml(tensorblob::scan_catalog(path), tensorblob::absolute_path(path)));
       return kExitOk;
     }

@@ -89,7 +89,6 @@ void fit_address_space_limit() {
   mallopt(M_ARENA_MAX, 2);
 }
 
-// Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
 // What the metrics show besides the requests: the store and its caches.
 void add_metric_sources(blobfs::Filesystem& fs, bool remote) {
   auto& m = blobfs::Metrics::global();
@@ -122,6 +121,7 @@ void add_metric_sources(blobfs::Filesystem& fs, bool remote) {
   });
 }
 
+// Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
 int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::Options& o,
           blobfs::MetricsServer* metrics) {
   // Read-only unless writable was asked for: the plain flag rw alone never
@@ -262,9 +262,7 @@ int run(int argc, char** argv) {
       // bucket, refused credentials.
       tensorblob::check_s3_access(opts.source, so.s3);
     }
-    struct stat sst;
-    if (!remote && tensorblob::store_kind(opts.source) == tensorblob::StoreKind::kDirectory &&
-        ::lstat((opts.source + "/.stat").c_str(), &sst) != 0)
+    if (!remote && tensorblob::store_kind(opts.source) == tensorblob::StoreKind::kDirectory)
       throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
                               opts.source + ": a plain directory, not a store; a whole data directory cannot be "
                                             "mounted yet: `tblob info " + opts.source +

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <set>
 
-#include "filenames.h"
 #include "tensorblob/error.h"
 #include "tensorblob/ragged.h"
 
@@ -96,11 +95,8 @@ void walk(const std::string& dir, const std::string& prefix, int depth, int max_
       continue;
     }
     if (type == DT_DIR) {
-      struct stat st;
-      const bool blob_like = ::lstat((path + "/" + kConfName).c_str(), &st) == 0 ||
-                             ::lstat((path + "/" + kStatName).c_str(), &st) == 0;
-      if (blob_like) {
-        const StoreKind kind = store_kind(path);
+      const StoreKind kind = store_kind(path);
+      if (kind != StoreKind::kDirectory) {
         out.stores.push_back(describe(path, shown, kind == StoreKind::kTensorDB ? kind : StoreKind::kBlob));
       } else if (depth >= max_depth) {
         out.skipped.push_back(shown + ": deeper than " + std::to_string(max_depth) + " directories, not walked");

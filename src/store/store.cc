@@ -160,6 +160,7 @@ StoreKind s3_store_kind(const std::string& url, const S3Options& s3) {
       return StoreKind::kBlob;
     }
   }
+  if (dir->stat(kStatName)) return StoreKind::kBlob;  // damaged: no .conf
   const RaggedLocation loc = locate_ragged(url, s3);
   if (loc.storage->stat(loc.names.json) || loc.storage->stat(loc.names.dat)) return StoreKind::kRagged;
   return dir->list().empty() ? StoreKind::kNone : StoreKind::kDirectory;
@@ -173,7 +174,10 @@ StoreKind store_kind(const std::string& path, const S3Options& s3) {
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     const std::string conf = path + "/" + kConfName;
     struct stat cst;
-    if (::lstat(conf.c_str(), &cst) != 0) return StoreKind::kDirectory;
+    // A .stat without its .conf is a damaged blob (its open says so), not a
+    // data directory to walk into.
+    if (::lstat(conf.c_str(), &cst) != 0)
+      return ::lstat((path + "/" + kStatName).c_str(), &cst) == 0 ? StoreKind::kBlob : StoreKind::kDirectory;
     try {
       return kind_from_conf(read_regular_file(conf, 1 << 20));
     } catch (const Error&) {

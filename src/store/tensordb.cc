@@ -85,10 +85,6 @@ void create_db(const std::string& path, const DBOptions& options) {
   dir->publish(kStatName, format_db_status(0));
 }
 
-bool is_empty_directory(const std::string& path) {
-  return open_posix_storage(path)->list().empty();
-}
-
 }  // namespace
 
 TensorDB TensorDB::open(const std::string& path_in, std::string_view mode_text, const DBOptions& options) {
@@ -103,7 +99,7 @@ TensorDB TensorDB::open(const std::string& path_in, std::string_view mode_text, 
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && !S_ISDIR(st.st_mode)) throw Error(Errc::kFormat, path + ": not a TensorDB directory");
   if (!exists && mode.must_exist) throw Error(Errc::kNotFound, path + ": no such database", ENOENT);
-  if (!exists || (mode.truncate && is_empty_directory(path))) create_db(path, options);
+  if (!exists || (mode.truncate && open_posix_storage(path)->list().empty())) create_db(path, options);
 
   impl->dir = open_posix_storage(path);
   if (!impl->dir->stat(kConfName))

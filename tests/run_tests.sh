@@ -92,6 +92,9 @@ for BUILD in "${BUILDS[@]}"; do
   echo "== mount tests (real FUSE mounts, real clients)"
   BUILD=$BUILD run_counted "mount ($BUILD)" suite_counts tests/mount/mount_test.sh
 
+  echo "== a data directory mounted (catalog: many stores, TensorDB tables)"
+  BUILD=$BUILD run_counted "catalog ($BUILD)" suite_counts tests/mount/catalog_test.sh
+
   echo "== stores on S3 (a real Ceph RADOS Gateway, boto3 uploads, a fault proxy)"
   BUILD=$BUILD run_counted "s3 ($BUILD)" suite_counts tests/s3/s3_test.sh
 done

@@ -36,6 +36,28 @@ struct Catalog {
   std::vector<std::string> skipped;  // one line each: what was left out and why
 };
 
+// What one directory of a data directory shows, in name order: every
+// subdirectory (a store or a plain directory; which one, catalog_kind says)
+// and every ragged dataset by its base. Symbolic links, names with a
+// control character and a ragged base that a directory of the same name
+// shadows are left out, each with a line in `skipped` (prefixed with
+// `shown_prefix`). Throws Error naming `dir` when it cannot be read.
+struct CatalogListing {
+  std::vector<std::string> names;
+  std::vector<std::string> skipped;
+};
+CatalogListing list_catalog_dir(const std::string& dir, const std::string& shown_prefix = "");
+
+// What the entry `name` of directory `dir` is, found without following a
+// symbolic link at `name`: kBlob, kTensorDB, kDirectory (a subdirectory),
+// kRagged (BASE.json beside BASE.dat, named by BASE) or kNone (a file or
+// link the catalog does not show). `name` is one path component.
+StoreKind catalog_kind(const std::string& dir, const std::string& name);
+
+// Whether `name` can be shown as an entry: one path component, not "." or
+// "..", no control character (a newline would forge lines in the index).
+bool is_showable_name(const std::string& name);
+
 // Walks `root` (a directory) at most `max_depth` directories deep. Throws
 // Error only when root itself cannot be read.
 Catalog scan_catalog(const std::string& root, int max_depth = 16);

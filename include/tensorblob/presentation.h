@@ -35,4 +35,7 @@ std::string meta_yaml(const Dataset& dataset, const NamingRules& naming);
 // of the DB and its fields disagreed.
 std::string db_meta_yaml(const TensorDB& db);
 
+// The meta.yaml of a store that cannot be opened: where it is and why.
+std::string damaged_meta_yaml(const std::string& source, const std::string& error);
+
 }  // namespace tensorblob

@@ -101,6 +101,13 @@ class Store {
 // or any of its files. Throws Error naming the file.
 std::shared_ptr<Store> open_store(const std::string& path, const StoreOptions& options = {});
 
+// The field `field` of the TensorDB at `db` as a Store whose snapshots stop
+// at the DB's committed rows (TensorDB::size()), however many rows the
+// field's own blob holds; refresh() follows the DB's count as well as the
+// field. Throws Error for a damaged DB or a field its schema lacks.
+std::shared_ptr<Store> open_tensordb_field(const std::string& db, const std::string& field,
+                                           const StoreOptions& options = {});
+
 // The newest snapshot of what `path` names (open_store(path)->snapshot()).
 std::shared_ptr<const Dataset> open_dataset(const std::string& path, const StoreOptions& options = {});
 

@@ -274,3 +274,9 @@ uint64_t Filesystem::ino_for_lookup(const Node& node, uint64_t generation) const
 }
 
 }  // namespace blobfs
+
+namespace blobfs {
+
+void SameInodes::take_back(uint64_t kernel) { fs_.nodes().forget(kernel, 1); }
+
+}  // namespace blobfs

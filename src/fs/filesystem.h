@@ -20,6 +20,7 @@
 #include "invalidation.h"
 #include "namespace.h"
 #include "node_table.h"
+#include "store_inodes.h"
 #include "options.h"
 #include "writable.h"
 #include "tensorblob/dataset.h"

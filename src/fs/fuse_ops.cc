@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "catalog_fs.h"
 #include "filesystem.h"
 #include "log.h"
 #include "metrics.h"
@@ -20,7 +21,21 @@ namespace {
 constexpr size_t kNameMax = 255;
 
 MountState& state_of(fuse_req_t req) { return *static_cast<MountState*>(fuse_req_userdata(req)); }
-Filesystem& fs_of(fuse_req_t req) { return *state_of(req).fs; }
+
+// Where a request lands in one store: its Filesystem, the store's own
+// number for the inode, and how numbers cross to the kernel.
+struct Target {
+  Filesystem& fs;
+  uint64_t ino;
+  StoreInodes& inodes;
+};
+
+// The store a writable mount writes; null on a read-only mount and in a
+// catalog (which never is writable).
+Filesystem* written(fuse_req_t req) {
+  Filesystem* fs = state_of(req).fs;
+  return fs && fs->writes() ? fs : nullptr;
+}
 
 // Every error reply goes through here, so the metrics count it.
 int reply_err(fuse_req_t req, int err) {
@@ -55,18 +70,27 @@ void reply_exception(fuse_req_t req) {
   }
 }
 
-fuse_entry_param entry_for(const Filesystem& fs, const View& v, uint64_t generation, const Node& node) {
+// A file handed to the kernel: counted in the store, then numbered for the kernel.
+fuse_entry_param entry_for(const Target& t, const View& v, uint64_t generation, const Node& node) {
   fuse_entry_param e{};
-  e.ino = fs.ino_for_lookup(node, generation);
+  const uint64_t local = t.fs.ino_for_lookup(node, generation);
+  try {
+    e.ino = t.inodes.hand_out(local);
+  } catch (...) {
+    t.fs.nodes().forget(local, 1);
+    throw;
+  }
   e.attr = v.attributes(node, e.ino);
-  e.attr_timeout = fs.options().attr_timeout;
-  e.entry_timeout = fs.options().entry_timeout;
+  e.attr_timeout = t.fs.options().attr_timeout;
+  e.entry_timeout = t.fs.options().entry_timeout;
   return e;
 }
 
 // What this mount wants from the kernel, and why.
 void op_init(void* userdata, fuse_conn_info* conn) {
   auto& state = *static_cast<MountState*>(userdata);
+  const Options& options = *state.options;
+  const bool writes = state.fs && state.fs->writes();
   // Readers may issue reads of one file in parallel (numpy, readahead).
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   // Lookups in the one directory need not be serialised: they are pure arithmetic.
@@ -78,7 +102,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // a frozen mount's data never changes, and a live mount drops exactly the
   // pages a commit changed itself (inval_inode from the refresher).
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-  if (state.fs->options().live && (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA))
+  if (options.live && (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA))
     conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
   // Zero-message opens: answering the first open (and opendir) with ENOSYS
   // makes the kernel open every later file without asking, keep its page
@@ -89,21 +113,23 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // A writable mount needs its opens (a write handle each) and the flush of
   // every close (the commit, whose error close() returns): no zero-message
   // opens there; read-only opens still skip their flush (noflush).
-  if (state.fs->options().keep_cache && !state.fs->writes()) {
+  // A catalog's own text files never change (new text is a new inode), so
+  // they need no open either.
+  if (options.keep_cache && !writes) {
     state.no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
     state.no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
   }
   // cp opens with O_TRUNC: the truncation must arrive with the open (a
   // tensor's new bytes replace it at close), not as a separate setattr.
-  if (state.fs->writes() && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  if (writes && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
-void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+void store_lookup(fuse_req_t req, const Target& t, const char* name) {
   try {
-    Filesystem& fs = fs_of(req);
+    Filesystem& fs = t.fs;
     uint64_t generation;
     auto v = fs.view(&generation);
-    if (parent != FUSE_ROOT_ID) return void(reply_err(req, fs.node_of(*v, parent) ? ENOTDIR : ENOENT));
+    if (t.ino != FUSE_ROOT_ID) return void(reply_err(req, fs.node_of(*v, t.ino) ? ENOTDIR : ENOENT));
     std::string_view n(name);
     if (n.size() > kNameMax) return void(reply_err(req, ENAMETOOLONG));
     auto node = v->names().lookup(n);
@@ -115,32 +141,23 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
       e.entry_timeout = fs.options().negative_timeout;
       return void(fuse_reply_entry(req, &e));
     }
-    fuse_entry_param e = entry_for(fs, *v, generation, *node);
-    if (fuse_reply_entry(req, &e) != 0) fs.nodes().forget(e.ino, 1);  // the kernel never got it
+    fuse_entry_param e = entry_for(t, *v, generation, *node);
+    if (fuse_reply_entry(req, &e) != 0) t.inodes.take_back(e.ino);  // the kernel never got it
   } catch (...) {
     reply_exception(req);
   }
 }
 
-void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  fs_of(req).nodes().forget(ino, nlookup);
-  fuse_reply_none(req);
-}
-
-void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t k = 0; k < count; ++k) fs_of(req).nodes().forget(forgets[k].ino, forgets[k].nlookup);
-  fuse_reply_none(req);
-}
-
-void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+void store_getattr(fuse_req_t req, const Target& t, fuse_file_info* fi) {
+  const uint64_t ino = t.ino;
   try {
-    Filesystem& fs = fs_of(req);
+    Filesystem& fs = t.fs;
     auto v = fs.view();
     // A file open for writing has the size its writes gave it (a new tensor
     // file exists only through its handle until it is committed).
     if (fi && fi->fh && fs.writes()) {
       if (auto node = fs.writes()->node(fi->fh)) {
-        struct stat st = v->attributes(Node{NodeKind::kItemBin, 0, 0}, ino);
+        struct stat st = v->attributes(Node{NodeKind::kItemBin, 0, 0}, t.inodes.shown(ino));
         st.st_size = static_cast<off_t>(*fs.writes()->size(fi->fh));
         st.st_blocks = (st.st_size + 511) / 512;
         return void(fuse_reply_attr(req, &st, 0));
@@ -153,26 +170,24 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       const Namespace any(tensorblob::kMaxMountedCount, fs.options().naming_width, true, true);
       if (auto maybe = any.from_ino(ino))
         if (auto size = fs.writes()->created_size(*maybe)) {
-          struct stat st = v->attributes(Node{NodeKind::kItemBin, 0, 0}, ino);
+          struct stat st = v->attributes(Node{NodeKind::kItemBin, 0, 0}, t.inodes.shown(ino));
           st.st_size = static_cast<off_t>(*size);
           st.st_blocks = (st.st_size + 511) / 512;
           return void(fuse_reply_attr(req, &st, 0));
         }
     }
     if (!node) return void(reply_err(req, ENOENT));
-    struct stat st = v->attributes(*node, ino);
+    struct stat st = v->attributes(*node, t.inodes.shown(ino));
     fuse_reply_attr(req, &st, fs.options().attr_timeout);
   } catch (...) {
     reply_exception(req);
   }
 }
 
-void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if (state_of(req).no_open && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC))
-    return void(reply_err(req, ENOSYS));
-  Filesystem& fs = fs_of(req);
+void store_open(fuse_req_t req, const Target& t, fuse_file_info* fi) {
+  Filesystem& fs = t.fs;
   auto v = fs.view();
-  auto node = fs.node_of(*v, ino);
+  auto node = fs.node_of(*v, t.ino);
   if (!node) return void(reply_err(req, ENOENT));
   if (node->kind == NodeKind::kRoot) return void(reply_err(req, EISDIR));
   const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
@@ -198,9 +213,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+void store_read(fuse_req_t req, const Target& t, size_t size, off_t off, fuse_file_info* fi) {
   try {
-    Filesystem& fs = fs_of(req);
+    Filesystem& fs = t.fs;
     thread_local std::vector<char> buf;
     if (buf.size() < size) buf.resize(size);
     if (fi && fi->fh && fs.writes()) {  // O_RDWR: a handle reads its own writes
@@ -209,7 +224,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
     }
     for (int attempt = 0;; ++attempt) {
       auto v = fs.view();
-      auto node = fs.node_of(*v, ino);
+      auto node = fs.node_of(*v, t.ino);
       if (!node) return void(reply_err(req, ENOENT));
       try {
         // Bytes already in memory (object storage) are answered from there.
@@ -231,13 +246,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   }
 }
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if (state_of(req).no_opendir && ino == FUSE_ROOT_ID && (fi->flags & O_ACCMODE) == O_RDONLY)
-    return void(reply_err(req, ENOSYS));
-  if (ino != FUSE_ROOT_ID) {
-    Filesystem& fs = fs_of(req);
-    return void(reply_err(req, fs.node_of(*fs.view(), ino) ? ENOTDIR : ENOENT));
-  }
+void store_opendir(fuse_req_t req, const Target& t, fuse_file_info* fi) {
+  if (t.ino != FUSE_ROOT_ID) return void(reply_err(req, t.fs.node_of(*t.fs.view(), t.ino) ? ENOTDIR : ENOENT));
   if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(reply_err(req, EROFS));
   fi->cache_readdir = 1;  // a live mount drops it (inval_inode of the root) when a commit changes the count
   fi->keep_cache = 1;
@@ -250,10 +260,10 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // opens after a listing need no LOOKUP per file; the kernel asks for that
 // only while the lister also stats (FUSE_CAP_READDIRPLUS_AUTO), so `ls -f`
 // of millions of names does not make it build millions of inodes.
-void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+void list_entries(fuse_req_t req, const Target& t, size_t size, off_t off, bool plus) {
   try {
-    Filesystem& fs = fs_of(req);
-    if (ino != FUSE_ROOT_ID) return void(reply_err(req, ENOTDIR));
+    Filesystem& fs = t.fs;
+    if (t.ino != FUSE_ROOT_ID) return void(reply_err(req, ENOTDIR));
     uint64_t generation;
     auto v = fs.view(&generation);
     std::vector<char> buf(size);
@@ -264,15 +274,15 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
       std::string name;
       if (k < 2) {
         name = k == 0 ? "." : "..";
-        e.attr.st_ino = FUSE_ROOT_ID;
+        e.attr.st_ino = t.inodes.shown(FUSE_ROOT_ID);
         e.attr.st_mode = S_IFDIR;
       } else {
         Node node = v->names().listed(k - 2);
         name = v->names().name(node);
         if (plus) {
-          e = entry_for(fs, *v, generation, node);
+          e = entry_for(t, *v, generation, node);
         } else {
-          e.attr.st_ino = *Namespace::fixed_ino(node);  // listed files are never ranges
+          e.attr.st_ino = t.inodes.shown(*Namespace::fixed_ino(node));  // listed files are never ranges
           e.attr.st_mode = S_IFREG;
         }
       }
@@ -281,7 +291,7 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
       size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name.c_str(), &e, next)
                          : fuse_add_direntry(req, at, size - used, name.c_str(), &e.attr, next);
       if (need > size - used) {
-        if (plus && k >= 2) fs.nodes().forget(e.ino, 1);  // counted, but it did not fit: the kernel never saw it
+        if (plus && k >= 2) t.inodes.take_back(e.ino);  // counted, but it did not fit: the kernel never saw it
         break;
       }
       used += need;
@@ -292,23 +302,15 @@ void list_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
   }
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  list_entries(req, ino, size, off, false);
-}
-
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  list_entries(req, ino, size, off, true);
-}
-
-void op_statfs(fuse_req_t req, fuse_ino_t) {
-  auto v = fs_of(req).view();
+void store_statfs(fuse_req_t req, Filesystem& fs) {
+  auto v = fs.view();
   struct statvfs sv {};
   sv.f_bsize = sv.f_frsize = 4096;
   sv.f_blocks = (v->size(Node{NodeKind::kAllBin, 0, v->names().count()}) + 4095) / 4096;
   sv.f_files = v->names().listed_count() + 1;
   sv.f_namemax = kNameMax;
   sv.f_flag = ST_RDONLY;
-  if (fs_of(req).writes()) {
+  if (fs.writes()) {
     // Free space is the source filesystem's: df and copy tools check it.
     struct statvfs src {};
     if (::statvfs(v->dataset().source().c_str(), &src) == 0) {
@@ -330,7 +332,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, 
 // What has no meaning for a blob: EROFS on a read-only mount (the kernel
 // usually says so before asking, since it carries MS_RDONLY), EPERM on a
 // writable one.
-void refuse(fuse_req_t req) { reply_err(req, fs_of(req).writes() ? EPERM : EROFS); }
+void refuse(fuse_req_t req) { reply_err(req, written(req) ? EPERM : EROFS); }
 void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { refuse(req); }
 void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { refuse(req); }
 void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
@@ -341,14 +343,14 @@ void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, i
 void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
 // Space is the blob's business; copy tools fall back to writing.
 void op_fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
-  reply_err(req, fs_of(req).writes() ? EOPNOTSUPP : EROFS);
+  reply_err(req, written(req) ? EOPNOTSUPP : EROFS);
 }
 
 // A new file at the next index: one tensor appended when it is closed.
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_file_info* fi) {
   try {
-    Filesystem& fs = fs_of(req);
-    if (!fs.writes()) return void(reply_err(req, EROFS));
+    if (!written(req)) return void(reply_err(req, EROFS));
+    Filesystem& fs = *written(req);
     if (parent != FUSE_ROOT_ID) return void(reply_err(req, ENOTDIR));
     uint64_t generation;
     auto v = fs.view(&generation);
@@ -386,10 +388,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off, fuse_file_info* fi) {
   try {
-    Filesystem& fs = fs_of(req);
-    if (!fs.writes() || !fi->fh) return void(reply_err(req, fs.writes() ? EBADF : EROFS));
+    Filesystem* fs = written(req);
+    if (!fs || !fi->fh) return void(reply_err(req, fs ? EBADF : EROFS));
     if (off < 0) return void(reply_err(req, EINVAL));
-    const int err = fs.writes()->write(fi->fh, static_cast<uint64_t>(off), data, size);
+    const int err = fs->writes()->write(fi->fh, static_cast<uint64_t>(off), data, size);
     if (err) return void(reply_err(req, err));
     fuse_reply_write(req, size);
   } catch (...) {
@@ -399,8 +401,9 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
 
 // Commits the handle's writes; the mount then answers from the new commit
 // (the refresher tells the kernel what changed).
-int commit(Filesystem& fs, fuse_file_info* fi) {
-  if (!fs.writes() || !fi->fh) return 0;
+int commit(Filesystem* written, fuse_file_info* fi) {
+  if (!written || !fi->fh) return 0;
+  Filesystem& fs = *written;
   bool changed = false;
   const int err = fs.writes()->commit(fi->fh, &changed);
   if (changed) {
@@ -417,7 +420,7 @@ int commit(Filesystem& fs, fuse_file_info* fi) {
 // close(): its result is this reply's.
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   try {
-    reply_err(req, commit(fs_of(req), fi));
+    reply_err(req, commit(written(req), fi));
   } catch (...) {
     reply_exception(req);
   }
@@ -425,21 +428,21 @@ void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   try {
-    reply_err(req, commit(fs_of(req), fi));
+    reply_err(req, commit(written(req), fi));
   } catch (...) {
     reply_exception(req);
   }
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Filesystem& fs = fs_of(req);
-  if (fs.writes() && fi->fh) {
+  Filesystem* fs = written(req);
+  if (fs && fi->fh) {
     try {
-      if (auto node = fs.writes()->node(fi->fh)) fs.forget_uncommitted(*node, ino);
+      if (auto node = fs->writes()->node(fi->fh)) fs->forget_uncommitted(*node, ino);
     } catch (const std::exception& e) {
       log_once(LogLevel::kError, e.what(), std::string("closing a written file: ") + e.what());
     }
-    fs.writes()->release(fi->fh);  // whatever happened: the handle goes
+    fs->writes()->release(fi->fh);  // whatever happened: the handle goes
   }
   reply_err(req, 0);
 }
@@ -447,8 +450,8 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // truncate -s on all.bin cuts the blob; a file keeps its size; nothing else changes.
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   try {
-    Filesystem& fs = fs_of(req);
-    if (!fs.writes()) return void(reply_err(req, EROFS));
+    if (!written(req)) return void(reply_err(req, EROFS));
+    Filesystem& fs = *written(req);
     if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_CTIME)) return void(reply_err(req, EPERM));
     auto v = fs.view();
     auto node = fs.node_of(*v, ino);
@@ -470,6 +473,185 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
   } catch (...) {
     reply_exception(req);
   }
+}
+
+// ---- Routing: every callback below finds where its inode lives. In a
+// single-store mount that is the store; in a catalog it is a file of an
+// open store, a store's directory (entered: the store's own root), or a
+// directory or text file of the catalog itself.
+
+Target single(fuse_req_t req, uint64_t ino) {
+  MountState& s = state_of(req);
+  return Target{*s.fs, ino, *s.same};
+}
+
+template <typename StoreOp, typename CatalogOp>
+void route(fuse_req_t req, uint64_t ino, bool enter, StoreOp&& store_op, CatalogOp&& catalog_op) {
+  CatalogFs* cat = state_of(req).catalog;
+  if (!cat) return store_op(single(req, ino));
+  std::optional<CatalogFs::Target> t;
+  std::shared_ptr<OpenStore> store;  // held until the reply is sent
+  try {
+    t = cat->resolve(ino);
+    if (!t) return void(reply_err(req, ENOENT));
+    if (t->store) return store_op(Target{t->store->fs(), t->local, *t->store});
+    // A damaged store stays the catalog's: a directory with its meta.yaml.
+    if (enter && t->node->kind == CatalogFs::Kind::kStoreDir) store = cat->open(*t->node);
+  } catch (...) {
+    return reply_exception(req);
+  }
+  if (store) return store_op(Target{store->fs(), FUSE_ROOT_ID, *store});
+  catalog_op(*cat, *t->node);
+}
+
+using CNode = CatalogFs::Node;
+using CKind = CatalogFs::Kind;
+
+fuse_entry_param catalog_entry(const CatalogFs::Entry& c) {
+  fuse_entry_param e{};
+  e.ino = c.ino;
+  e.attr = c.attr;
+  e.attr_timeout = e.entry_timeout = c.timeout;
+  return e;
+}
+
+void catalog_lookup(fuse_req_t req, CatalogFs& cat, CNode& dir, const char* name) {
+  try {
+    if (dir.kind == CKind::kText) return void(reply_err(req, ENOTDIR));
+    if (std::string_view(name).size() > kNameMax) return void(reply_err(req, ENAMETOOLONG));
+    // No negative entries: a store may appear under that name at any time.
+    auto c = cat.lookup(dir, name);
+    if (!c) return void(reply_err(req, ENOENT));
+    fuse_entry_param e = catalog_entry(*c);
+    if (fuse_reply_entry(req, &e) != 0) cat.take_back(e.ino);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void catalog_list(fuse_req_t req, CatalogFs& cat, CNode& dir, size_t size, off_t off, bool plus) {
+  try {
+    if (dir.kind == CKind::kText) return void(reply_err(req, ENOTDIR));
+    const auto names = cat.list(dir, off <= 0);
+    std::vector<char> buf(size);
+    size_t used = 0;
+    const uint64_t total = 2 + names.size();
+    for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
+      fuse_entry_param e{};
+      const char* name;
+      if (k < 2) {
+        name = k == 0 ? "." : "..";
+        e.attr.st_ino = k == 0 ? dir.ino : FUSE_ROOT_ID;
+        e.attr.st_mode = S_IFDIR;
+      } else {
+        name = names[k - 2].first.c_str();
+        if (plus) {
+          auto c = cat.lookup(dir, names[k - 2].first);
+          if (!c) continue;  // gone since the listing was made
+          e = catalog_entry(*c);
+        } else {
+          e.attr.st_ino = (uint64_t{1} << 62) + k;  // shown only; a lookup gives the number
+          e.attr.st_mode = names[k - 2].second ? S_IFDIR : S_IFREG;
+        }
+      }
+      const off_t next = static_cast<off_t>(k + 1);
+      char* at = buf.data() + used;
+      size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name, &e, next)
+                         : fuse_add_direntry(req, at, size - used, name, &e.attr, next);
+      if (need > size - used) {
+        if (plus && k >= 2) cat.take_back(e.ino);
+        break;
+      }
+      used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  } catch (...) {
+    reply_exception(req);
+  }
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  route(req, parent, true, [&](const Target& t) { store_lookup(req, t, name); },
+        [&](CatalogFs& cat, CNode& dir) { catalog_lookup(req, cat, dir, name); });
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  if (CatalogFs* cat = state_of(req).catalog) cat->forget(ino, nlookup);
+  else state_of(req).fs->nodes().forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  CatalogFs* cat = state_of(req).catalog;
+  for (size_t k = 0; k < count; ++k) {
+    if (cat) cat->forget(forgets[k].ino, forgets[k].nlookup);
+    else state_of(req).fs->nodes().forget(forgets[k].ino, forgets[k].nlookup);
+  }
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  route(req, ino, false, [&](const Target& t) { store_getattr(req, t, fi); },
+        [&](CatalogFs& cat, CNode& node) {
+          struct stat st = cat.attributes(node);
+          fuse_reply_attr(req, &st, cat.timeout());
+        });
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (state_of(req).no_open && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC))
+    return void(reply_err(req, ENOSYS));
+  route(req, ino, false, [&](const Target& t) { store_open(req, t, fi); },
+        [&](CatalogFs& cat, CNode& node) {
+          if (node.kind != CKind::kText) return void(reply_err(req, EISDIR));
+          if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return void(reply_err(req, EROFS));
+          fi->keep_cache = cat.options().keep_cache;  // a text's inode never changes its bytes
+          fi->noflush = 1;
+          fuse_reply_open(req, fi);
+        });
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  route(req, ino, false, [&](const Target& t) { store_read(req, t, size, off, fi); },
+        [&](CatalogFs&, CNode& node) {
+          if (node.kind != CKind::kText) return void(reply_err(req, EISDIR));
+          const std::string& text = *node.text;
+          const size_t at = off < 0 ? text.size() : std::min<size_t>(static_cast<size_t>(off), text.size());
+          reply_data(req, text.data() + at, std::min(size, text.size() - at));
+        });
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (state_of(req).no_opendir && (fi->flags & O_ACCMODE) == O_RDONLY) return void(reply_err(req, ENOSYS));
+  route(req, ino, true, [&](const Target& t) { store_opendir(req, t, fi); },
+        [&](CatalogFs& cat, CNode& node) {
+          if (node.kind == CKind::kText) return void(reply_err(req, ENOTDIR));
+          if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(reply_err(req, EROFS));
+          // A live catalog lists its directories afresh: stores come and go.
+          fi->cache_readdir = fi->keep_cache = !cat.options().live;
+          fuse_reply_open(req, fi);
+        });
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  route(req, ino, true, [&](const Target& t) { list_entries(req, t, size, off, false); },
+        [&](CatalogFs& cat, CNode& dir) { catalog_list(req, cat, dir, size, off, false); });
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  route(req, ino, true, [&](const Target& t) { list_entries(req, t, size, off, true); },
+        [&](CatalogFs& cat, CNode& dir) { catalog_list(req, cat, dir, size, off, true); });
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  CatalogFs* cat = state_of(req).catalog;
+  if (!cat) return store_statfs(req, *state_of(req).fs);
+  struct statvfs sv {};
+  sv.f_bsize = sv.f_frsize = 4096;
+  sv.f_files = cat->numbers_held();
+  sv.f_namemax = kNameMax;
+  sv.f_flag = ST_RDONLY;
+  fuse_reply_statfs(req, &sv);
 }
 
 // A callback timed for the metrics: the replies above are all sent before

@@ -7,11 +7,18 @@
 
 namespace blobfs {
 
+class CatalogFs;
 class Filesystem;
+class SameInodes;
+struct Options;
 
 // What the callbacks share: the files, and what the kernel agreed to in init.
+// Exactly one of fs (with same) and catalog is set.
 struct MountState {
-  Filesystem* fs = nullptr;
+  const Options* options = nullptr;
+  Filesystem* fs = nullptr;  // a single-store mount
+  SameInodes* same = nullptr;
+  CatalogFs* catalog = nullptr;  // a data directory
   bool no_open = false;     // opens never reach the daemon (FUSE_CAP_NO_OPEN_SUPPORT)
   bool no_opendir = false;  // nor do opendirs (FUSE_CAP_NO_OPENDIR_SUPPORT)
 };

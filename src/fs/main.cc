@@ -12,11 +12,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "catalog_fs.h"
 #include "command_line.h"
 #include "filesystem.h"
 #include "fuse_ops.h"
@@ -90,9 +92,15 @@ void fit_address_space_limit() {
 }
 
 // What the metrics show besides the requests: the store and its caches.
-void add_metric_sources(blobfs::Filesystem& fs, bool remote) {
+void add_metric_sources(const blobfs::MountState& state, bool remote) {
   auto& m = blobfs::Metrics::global();
-  m.add_source([&fs] {
+  if (blobfs::CatalogFs* cat = state.catalog) {
+    m.add_source([cat] {
+      return std::vector<blobfs::Sample>{
+          {"blobfs_stores_open", "Stores this daemon has open.", "gauge", "", static_cast<double>(cat->stores_open())},
+      };
+    });
+  } else m.add_source([&fs = *state.fs] {
     const std::string source = "source=\"" + blobfs::escape_label_value(fs.options().source) + "\"";
     return std::vector<blobfs::Sample>{
         {"blobfs_stores_open", "Stores this daemon has open.", "gauge", "", 1},
@@ -122,7 +130,7 @@ void add_metric_sources(blobfs::Filesystem& fs, bool remote) {
 }
 
 // Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
-int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::Options& o,
+int serve(blobfs::MountState& state, const blobfs::CommandLine& cl, const blobfs::Options& o,
           blobfs::MetricsServer* metrics) {
   // Read-only unless writable was asked for: the plain flag rw alone never
   // makes a mount writable (fstab's defaults imply it).
@@ -134,8 +142,6 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
 
   const auto& ops = blobfs::fuse_operations();
-  blobfs::MountState state;
-  state.fs = &fs;
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &state);
   if (!se) return kExitMount;
   int rc = kExitMount;
@@ -144,8 +150,11 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
   // the daemon; other SIGBUSes go to the handler just installed.
   tensorblob::install_fault_guard();
   if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
-    blobfs::log(blobfs::LogLevel::kInfo, "mounted " + o.source + " on " + o.mountpoint + " (" +
-                                             std::to_string(fs.view()->dataset().count()) + " tensors)");
+    blobfs::log(blobfs::LogLevel::kInfo,
+                "mounted " + o.source + " on " + o.mountpoint + " (" +
+                    (state.fs ? std::to_string(state.fs->view()->dataset().count()) + " tensors"
+                              : std::string("a data directory: stores open as they are looked up")) +
+                    ")");
     // The parent of fuse_daemonize exits only once this child is set up,
     // and the mount is already in place: a returning `blobfs` means ready.
     // The child's stderr is /dev/null, so it logs to syslog instead. Every
@@ -154,7 +163,7 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
     fuse_daemonize(cl.foreground ? 1 : 0);
     if (metrics) {
       // In the process that stays: the server's thread would not survive the fork.
-      add_metric_sources(fs, tensorblob::is_s3_url(o.source));
+      add_metric_sources(state, tensorblob::is_s3_url(o.source));
       blobfs::Metrics::global().enable();
       try {
         metrics->start();
@@ -169,8 +178,19 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
     // mounting a large store stays fast.
     std::unique_ptr<blobfs::Refresher> refresher;
     std::thread holder;
-    if (o.live) refresher = std::make_unique<blobfs::Refresher>(fs, se);
-    else holder = std::thread([&fs] {
+    if (blobfs::CatalogFs* cat = state.catalog) {
+      // Each open store of a live catalog is followed by a refresher of its
+      // own; stores over max_open_stores are offered back to the kernel.
+      cat->set_hooks({[se](blobfs::Filesystem& f, const blobfs::StoreInodes& inodes) -> std::shared_ptr<void> {
+                        return std::make_shared<blobfs::Refresher>(f, se, inodes);
+                      },
+                      [se](uint64_t parent, const std::string& name) {
+                        fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+                      }});
+      cat->start();
+    } else if (o.live) {
+      refresher = std::make_unique<blobfs::Refresher>(*state.fs, se, *state.same);
+    } else holder = std::thread([&fs = *state.fs] {
       sigset_t all;
       sigfillset(&all);
       pthread_sigmask(SIG_BLOCK, &all, nullptr);
@@ -185,6 +205,7 @@ int serve(blobfs::Filesystem& fs, const blobfs::CommandLine& cl, const blobfs::O
     fuse_loop_cfg_destroy(cfg);
     sd_notify(0, "STOPPING=1");
     refresher.reset();
+    if (state.catalog) state.catalog->stop();
     if (holder.joinable()) holder.join();
     fuse_session_unmount(se);
     blobfs::log(blobfs::LogLevel::kInfo, "unmounted " + o.mountpoint);
@@ -248,6 +269,7 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   std::unique_ptr<blobfs::Filesystem> fs;
+  std::unique_ptr<blobfs::CatalogFs> catalog;
   try {
     tensorblob::StoreOptions so;
     so.max_cached_blocks = opts.max_cached_blocks;
@@ -262,12 +284,22 @@ int run(int argc, char** argv) {
       // bucket, refused credentials.
       tensorblob::check_s3_access(opts.source, so.s3);
     }
-    if (!remote && tensorblob::store_kind(opts.source) == tensorblob::StoreKind::kDirectory)
-      throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
-                              opts.source + ": a plain directory, not a store; a whole data directory cannot be "
-                                            "mounted yet: `tblob info " + opts.source +
-                                            "` lists the stores in it, mount one of them");
-    fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_store(opts.source, so), opts);
+    const tensorblob::StoreKind kind = remote ? tensorblob::StoreKind::kNone : tensorblob::store_kind(opts.source);
+    if (kind == tensorblob::StoreKind::kDirectory || kind == tensorblob::StoreKind::kTensorDB) {
+      // A data directory (or a TensorDB): a tree of stores, each opened
+      // when first looked up.
+      if (opts.writable)
+        throw tensorblob::Error(tensorblob::Errc::kInvalidArgument,
+                                opts.source + ": " +
+                                    (kind == tensorblob::StoreKind::kTensorDB ? "a TensorDB" : "a data directory") +
+                                    " mounts read-only (writable: false); mount one blob in it writable");
+      // The block-file bound is per store: shared out so that every open
+      // store together keeps to about one store's default.
+      if (!so.max_cached_blocks) so.max_cached_blocks = std::max<uint64_t>(16, 4096 / opts.max_open_stores);
+      catalog = std::make_unique<blobfs::CatalogFs>(opts.source, opts, so);
+    } else {
+      fs = std::make_unique<blobfs::Filesystem>(tensorblob::open_store(opts.source, so), opts);
+    }
   } catch (const tensorblob::Error& e) {
     std::fprintf(stderr, "blobfs: %s\n", blobfs::escape_for_log(e.what()).c_str());
     return kExitData;
@@ -282,7 +314,17 @@ int run(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  const int rc = serve(*fs, cl, opts, metrics.get());
+  blobfs::MountState state;
+  state.options = &opts;
+  std::unique_ptr<blobfs::SameInodes> same;
+  if (fs) {
+    same = std::make_unique<blobfs::SameInodes>(*fs);
+    state.fs = fs.get();
+    state.same = same.get();
+  } else {
+    state.catalog = catalog.get();
+  }
+  const int rc = serve(state, cl, opts, metrics.get());
   metrics.reset();  // before the store goes: the server reads it
   return rc;
 }

@@ -127,6 +127,8 @@ const std::vector<Key>& setters() {
       {"verify_on_read", true, [](Options& o, auto w, auto k, auto v) { o.verify_on_read = to_bool(w, k, v); }},
       {"max_cached_blocks", false,
        [](Options& o, auto w, auto k, auto v) { o.max_cached_blocks = static_cast<uint64_t>(to_int(w, k, v, 0, 1LL << 30)); }},
+      {"max_open_stores", false,
+       [](Options& o, auto w, auto k, auto v) { o.max_open_stores = static_cast<uint64_t>(to_int(w, k, v, 1, 1 << 20)); }},
       {"threads", false, [](Options& o, auto w, auto k, auto v) { o.threads = static_cast<int>(to_int(w, k, v, 1, 1024)); }},
       {"clone_fd", true, [](Options& o, auto w, auto k, auto v) { o.clone_fd = to_bool(w, k, v); }},
       {"uid", false, [](Options& o, auto w, auto k, auto v) { o.uid = to_int(w, k, v, -1, UINT32_MAX - 1); }},

@@ -33,6 +33,7 @@ struct Options {
   bool keep_cache = true;           // keep file pages cached across opens
   bool verify_on_read = false;      // check items against per-item hashes; EIO if they differ
   uint64_t max_cached_blocks = 0;   // block mappings held; 0 = vm.max_map_count / 16
+  uint64_t max_open_stores = 64;    // a data directory's mount: stores kept open at once
   int threads = 8;                  // most FUSE worker threads
   bool clone_fd = false;            // one /dev/fuse descriptor per thread
   int64_t uid = -1;                 // owner shown; -1 = the daemon's

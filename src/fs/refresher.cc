@@ -13,21 +13,21 @@
 
 #include "filesystem.h"
 #include "log.h"
+#include "store_inodes.h"
 #include "tensorblob/error.h"
 
 namespace blobfs {
 
-namespace {
-
 // Tells the kernel; a file or name it does not hold is not an error.
-void apply(fuse_session* se, const Invalidation& plan) {
-  for (const auto& i : plan.inodes) fuse_lowlevel_notify_inval_inode(se, i.ino, i.offset, i.length);
-  for (const auto& e : plan.entries) fuse_lowlevel_notify_inval_entry(se, e.parent, e.name.c_str(), e.name.size());
+void Refresher::apply(const Invalidation& store_plan) {
+  const Invalidation plan = inodes_.to_kernel(store_plan);
+  for (const auto& i : plan.inodes) fuse_lowlevel_notify_inval_inode(session_, i.ino, i.offset, i.length);
+  for (const auto& e : plan.entries)
+    fuse_lowlevel_notify_inval_entry(session_, e.parent, e.name.c_str(), e.name.size());
 }
 
-}  // namespace
-
-Refresher::Refresher(Filesystem& fs, fuse_session* session) : fs_(fs), session_(session) {
+Refresher::Refresher(Filesystem& fs, fuse_session* session, const StoreInodes& inodes)
+    : fs_(fs), session_(session), inodes_(inodes) {
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   pending_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   fs_.on_pending([fd = pending_fd_] {
@@ -50,14 +50,14 @@ Refresher::~Refresher() {
 
 void Refresher::apply_pending() {
   for (const Filesystem::Refresh& r : fs_.take_pending()) {
-    apply(session_, r.plan);
+    apply(r.plan);
     ++commits_;
     log(LogLevel::kDebug, "followed a commit: " + std::to_string(r.before) + " -> " + std::to_string(r.after) +
                               " items, " + std::to_string(r.plan.inodes.size()) + " files and " +
                               std::to_string(r.plan.entries.size()) + " names invalidated");
   }
   // Lookups answered from a view a commit had just replaced.
-  if (auto late = fs_.nodes().take_late(); !late.empty()) apply(session_, fs_.plan_late(late));
+  if (auto late = fs_.nodes().take_late(); !late.empty()) apply(fs_.plan_late(late));
 }
 
 void Refresher::refresh_once() {

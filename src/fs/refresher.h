@@ -11,16 +11,20 @@
 #include <memory>
 #include <thread>
 
+#include "invalidation.h"
+
 struct fuse_session;
 
 namespace blobfs {
 
 class Filesystem;
+class StoreInodes;
 
 class Refresher {
  public:
-  // Starts the thread. `session` is where notifications go.
-  Refresher(Filesystem& fs, fuse_session* session);
+  // Starts the thread. `session` is where notifications go, in the
+  // kernel's numbers as `inodes` gives them.
+  Refresher(Filesystem& fs, fuse_session* session, const StoreInodes& inodes);
   ~Refresher();  // stops and joins the thread
   Refresher(const Refresher&) = delete;
   Refresher& operator=(const Refresher&) = delete;
@@ -33,8 +37,11 @@ class Refresher {
   void refresh_once();
   void apply_pending();
 
+  void apply(const Invalidation& plan);
+
   Filesystem& fs_;
   fuse_session* session_;
+  const StoreInodes& inodes_;
   int stop_fd_ = -1;     // eventfds: written to stop the thread,
   int pending_fd_ = -1;  // and when a request handler queued a plan
   std::atomic<uint64_t> commits_{0};

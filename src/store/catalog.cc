@@ -16,9 +16,6 @@ namespace tensorblob {
 
 namespace {
 
-bool has_control_character(const std::string& name) {
-  return std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
 
 // The entries of a directory, without following anything: name -> d_type
 // as lstat says (DT_DIR, DT_REG, DT_LNK, ...).
@@ -75,45 +72,82 @@ CatalogEntry describe(const std::string& path, std::string name, StoreKind kind)
 }
 
 void walk(const std::string& dir, const std::string& prefix, int depth, int max_depth, Catalog& out) {
-  std::vector<std::pair<std::string, unsigned char>> entries;
+  CatalogListing listing;
   try {
-    entries = list_directory(dir);
+    listing = list_catalog_dir(dir, prefix);
   } catch (const Error& e) {
     out.skipped.push_back(e.what());
     return;
   }
-  std::set<std::string> names;
-  for (const auto& [name, type] : entries) names.insert(name);
-  for (const auto& [name, type] : entries) {
+  out.skipped.insert(out.skipped.end(), listing.skipped.begin(), listing.skipped.end());
+  for (const auto& name : listing.names) {
     const std::string path = dir + "/" + name, shown = prefix + name;
-    if (has_control_character(name)) {
-      out.skipped.push_back(prefix + "(a name with a control character): not a valid name, skipped");
+    const StoreKind kind = catalog_kind(dir, name);
+    if (kind == StoreKind::kRagged || kind == StoreKind::kBlob || kind == StoreKind::kTensorDB)
+      out.stores.push_back(describe(path, shown, kind));
+    else if (kind != StoreKind::kDirectory)
       continue;
-    }
-    if (type == DT_LNK) {
-      out.skipped.push_back(shown + ": a symbolic link, not followed");
-      continue;
-    }
-    if (type == DT_DIR) {
-      const StoreKind kind = store_kind(path);
-      if (kind != StoreKind::kDirectory) {
-        out.stores.push_back(describe(path, shown, kind == StoreKind::kTensorDB ? kind : StoreKind::kBlob));
-      } else if (depth >= max_depth) {
-        out.skipped.push_back(shown + ": deeper than " + std::to_string(max_depth) + " directories, not walked");
-      } else {
-        walk(path, shown + "/", depth + 1, max_depth, out);
-      }
-      continue;
-    }
-    // A ragged dataset is named by its base: BASE.json beside BASE.dat.
-    if (type == DT_REG && name.size() > 5 && name.ends_with(".json")) {
-      const std::string base = name.substr(0, name.size() - 5);
-      if (names.count(base + ".dat")) out.stores.push_back(describe(dir + "/" + base, prefix + base, StoreKind::kRagged));
-    }
+    else if (depth >= max_depth)
+      out.skipped.push_back(shown + ": deeper than " + std::to_string(max_depth) + " directories, not walked");
+    else
+      walk(path, shown + "/", depth + 1, max_depth, out);
   }
 }
 
 }  // namespace
+
+bool is_showable_name(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.size() > 255) return false;
+  return std::none_of(name.begin(), name.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '/'; });
+}
+
+CatalogListing list_catalog_dir(const std::string& dir, const std::string& prefix) {
+  const auto entries = list_directory(dir);
+  std::set<std::string> dirs, regular;
+  for (const auto& [name, type] : entries) (type == DT_DIR ? dirs : regular).insert(name);
+  CatalogListing out;
+  for (const auto& [name, type] : entries) {
+    if (!is_showable_name(name)) {
+      out.skipped.push_back(prefix + "(a name with a control character): not a valid name, skipped");
+      continue;
+    }
+    if (type == DT_LNK) {
+      out.skipped.push_back(prefix + name + ": a symbolic link, not followed");
+      continue;
+    }
+    if (type == DT_DIR) {
+      out.names.push_back(name);
+      continue;
+    }
+    // A ragged dataset is named by its base: BASE.json beside BASE.dat.
+    if (type != DT_REG || name.size() <= 5 || !name.ends_with(".json")) continue;
+    const std::string base = name.substr(0, name.size() - 5);
+    if (!regular.count(base + ".dat")) continue;
+    if (dirs.count(base))
+      out.skipped.push_back(prefix + base + ": a ragged dataset shadowed by the directory of the same name");
+    else
+      out.names.push_back(base);
+  }
+  std::sort(out.names.begin(), out.names.end());
+  return out;
+}
+
+StoreKind catalog_kind(const std::string& dir, const std::string& name) {
+  if (!is_showable_name(name)) return StoreKind::kNone;
+  const std::string path = dir + "/" + name;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return StoreKind::kNone;
+    const StoreKind kind = store_kind(path);
+    return kind == StoreKind::kNone ? StoreKind::kDirectory : kind;
+  }
+  struct stat json, dat;
+  if (::lstat((path + ".json").c_str(), &json) == 0 && S_ISREG(json.st_mode) &&
+      ::lstat((path + ".dat").c_str(), &dat) == 0 && S_ISREG(dat.st_mode))
+    return StoreKind::kRagged;
+  return StoreKind::kNone;
+}
 
 Catalog scan_catalog(const std::string& root_in, int max_depth) {
   std::string root = root_in;

@@ -110,4 +110,14 @@ std::string db_meta_yaml(const TensorDB& db) {
   return std::string(y.c_str()) + "\n";
 }
 
+std::string damaged_meta_yaml(const std::string& source, const std::string& error) {
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "format" << YAML::Value << "damaged";
+  y << YAML::Key << "source" << YAML::Value << source;
+  y << YAML::Key << "error" << YAML::Value << error;
+  y << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
+}
+
 }  // namespace tensorblob

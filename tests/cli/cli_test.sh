@@ -526,10 +526,6 @@ assert any("escape: a symbolic link, not followed" in x for x in d["skipped"]), 
 assert any("control character" in x for x in d["skipped"]), d["skipped"]
 assert "leak" not in open(sys.argv[1]).read()
 PY
-  # blobfs does not mount a data directory yet, and says where to look.
-  mkdir -p "$T/m"
-  "$BLOBFS" "$r" "$T/m" -f 2>"$T/err" && fail "mounted a data directory"
-  grep -q "a plain directory, not a store; .*tblob info $r. lists the stores in it" "$T/err" || fail "error: $(cat "$T/err")"
   # A blob whose .conf is gone is still a damaged blob, not an empty index.
   rm "$r/broken/.conf"
   expect_exit 3 ".conf: missing" "$TBLOB" info "$r/broken"

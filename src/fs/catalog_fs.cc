@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "log.h"
 #include "tensorblob/catalog.h"
@@ -70,6 +71,12 @@ CatalogFs::CatalogFs(std::string root, const Options& options, tensorblob::Store
   node->path = root_;
   node->kind = tensorblob::store_kind(root_) == tensorblob::StoreKind::kTensorDB ? Kind::kDbDir : Kind::kDir;
   if (::stat(root_.c_str(), &node->st) != 0) tensorblob::throw_errno("cannot read the directory", root_);
+  if (char* real = ::realpath(root_.c_str(), nullptr)) {
+    root_real_ = real;
+    std::free(real);
+  } else {
+    tensorblob::throw_errno("cannot read the directory", root_);
+  }
   node->made = Clock::now();
   // Readable, or an error naming it, before anything is mounted.
   if (node->kind == Kind::kDir) tensorblob::list_catalog_dir(root_);
@@ -112,6 +119,14 @@ double CatalogFs::timeout() const {
   return options_.live ? options_.refresh_interval : options_.entry_timeout;
 }
 
+bool CatalogFs::without_links(const std::string& path) const {
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (!real) return false;
+  const bool same = real == root_real_ + path.substr(root_.size());
+  std::free(real);
+  return same;
+}
+
 bool CatalogFs::stale(const Node& node) const {
   return options_.live && Clock::now() - node.made >= std::chrono::duration<double>(options_.refresh_interval);
 }
@@ -144,6 +159,9 @@ std::shared_ptr<OpenStore> CatalogFs::open(Node& dir) {
   }
   std::shared_ptr<OpenStore> store;
   std::string error;
+  const bool ragged = dir.store == tensorblob::StoreKind::kRagged;
+  if (!without_links(ragged ? dir.path + ".json" : dir.path) || (ragged && !without_links(dir.path + ".dat")))
+    return nullptr;  // gone, or now a link: nothing to open (the next lookup drops the name)
   try {
     Options o = options_;
     o.source = dir.path;
@@ -223,6 +241,7 @@ std::shared_ptr<CatalogFs::Node> CatalogFs::make_child(Node& dir, const std::str
   node->name = name;
   node->path = dir.path + "/" + name;
   node->made = Clock::now();
+  if (!without_links(dir.path)) return nullptr;  // the directory itself was swapped for a link
   if (dir.kind == Kind::kDbDir) {
     bool known;
     {
@@ -319,6 +338,7 @@ std::vector<std::pair<std::string, bool>> CatalogFs::list(Node& dir, bool fresh)
     if (!fresh && Clock::now() - dir.listed < std::chrono::seconds(10)) return dir.listing;
   }
   std::vector<std::pair<std::string, bool>> out;
+  if (!without_links(dir.path)) return out;
   if (dir.kind == Kind::kDir) {
     const tensorblob::CatalogListing l = tensorblob::list_catalog_dir(dir.path, dir.path + "/");
     for (const auto& why : l.skipped) log_once(LogLevel::kInfo, "catalog: " + why, "not shown: " + why);

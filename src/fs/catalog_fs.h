@@ -175,8 +175,13 @@ class CatalogFs {
   void drop_slot(uint64_t ino);  // mu_ held
   void maintain();
   bool stale(const Node& node) const;
+  // Whether `path` (the root, then names) still reaches what it names with
+  // no symbolic link on the way: a directory swapped for a link after it
+  // was looked up must not lead out of the root.
+  bool without_links(const std::string& path) const;
 
   std::string root_;
+  std::string root_real_;  // root_ with its own links resolved
   Options options_;      // what each store's Filesystem is made with
   tensorblob::StoreOptions store_options_;
   Hooks hooks_;

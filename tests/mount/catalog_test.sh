@@ -195,6 +195,30 @@ test_a_live_catalog_follows_stores_added_removed_replaced_and_appended() {
   kill -0 "$PID" || fail "the daemon died"
 }
 
+# An attacker with write access under ROOT swaps names for symbolic links
+# after the mount looked them up: nothing outside ROOT shows.
+test_names_swapped_for_links_after_a_lookup_lead_nowhere() {
+  mkdir -p "$T/r/sub" "$T/outside/sub"
+  make_blob "$T/r/s" 3 float32 2 3
+  make_blob "$T/r/sub/t" 3 float32 2 3
+  make_blob "$T/outside/secret" 9 int32 2 3
+  cp -r "$T/outside/secret" "$T/outside/sub/t"
+  # Frozen: the kernel keeps every name it looked up, so the daemon is asked
+  # about what lies below a swapped directory without looking it up again.
+  mount_fg "$T/r" "$T/m" -o live=false
+  ls "$T/m/s" "$T/m/sub" >/dev/null || fail "listing"
+  mv "$T/r/s" "$T/r/s_old"; ln -s "$T/outside/secret" "$T/r/s"
+  mv "$T/r/sub" "$T/r/sub_old"; ln -s "$T/outside/sub" "$T/r/sub"
+  local p
+  for p in s/000008.bin sub/t/000008.bin sub/t/meta.yaml; do
+    [[ -e $T/m/$p ]] && fail "$p shows what lies outside the root"
+  done
+  [[ -n $(ls "$T/m/sub/t" 2>/dev/null) ]] && fail "a store below a swapped directory lists: $(ls "$T/m/sub/t")"
+  grep -q "secret\|int32" "$T/m/index.yaml" && fail "index.yaml names what lies outside"
+  [[ -e $T/m/s_old/000002.bin && -e $T/m/sub_old/t/000002.bin ]] || fail "the moved stores do not show"
+  kill -0 "$PID" || fail "the daemon died"
+}
+
 test_catalog_refuses_writable_and_stops_cleanly_on_sigterm_with_stores_open() {
   make_root "$T/r"
   mkdir -p "$T/m"

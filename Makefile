@@ -5,7 +5,8 @@
 #                   ends with "N passed, M failed"
 #   make asan       only the ASan + UBSan half of make test (build/asan)
 #   make bench      store benchmark (tests/bench), ratios against memcpy
-#   make bench-mount  blobfs against plain files on the native filesystem
+#   make bench-mount  blobfs against plain files on the native filesystem (and a
+#                   data directory's mount against single-store mounts)
 #   make bench-s3   blobfs over S3 against boto3 and s3fs (a local RADOS Gateway)
 #   make deps       install the Debian packages the project needs
 
@@ -173,6 +174,8 @@ bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS) --count 500 --dim 150528 --big no
 	@echo "== writing through a writable mount"
 	$(BUILD)/bench/write_bench --blobfs $(BLOBFS)
+	@echo "== a data directory mounted whole (1, 100 and 10,000 stores)"
+	$(BUILD)/bench/catalog_bench --blobfs $(BLOBFS)
 
 # blobfs over S3 against boto3 and s3fs on a local RADOS Gateway
 # (tests/bench/s3_bench.sh); installs s3fs and the gateway's packages.

@@ -1,5 +1,6 @@
 #include "catalog_fs.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,9 +79,15 @@ CatalogFs::CatalogFs(std::string root, const Options& options, tensorblob::Store
     tensorblob::throw_errno("cannot read the directory", root_);
   }
   node->made = Clock::now();
-  // Readable, or an error naming it, before anything is mounted.
-  if (node->kind == Kind::kDir) tensorblob::list_catalog_dir(root_);
-  else tensorblob::TensorDB::open(root_, "r");
+  // Readable, or an error naming it, before anything is mounted (without
+  // listing it: a root of 10,000 stores mounts as fast as one).
+  if (node->kind == Kind::kDir) {
+    const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) tensorblob::throw_errno("cannot read the directory", root_);
+    ::close(fd);
+  } else {
+    tensorblob::TensorDB::open(root_, "r");
+  }
   slots_[kRootIno] = Slot{node, nullptr, 0, 1};
 }
 

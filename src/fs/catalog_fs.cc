@@ -301,7 +301,7 @@ std::optional<CatalogFs::Entry> CatalogFs::hand_out_node(const std::shared_ptr<N
     by_name_[key] = node->ino;
   }
   ++slots_[node->ino].lookups;
-  return Entry{node->ino, attributes(*node), timeout()};
+  return Entry{node->ino, attributes_locked(*node), timeout()};
 }
 
 std::optional<CatalogFs::Entry> CatalogFs::lookup(Node& dir, const std::string& name) {
@@ -322,7 +322,7 @@ std::optional<CatalogFs::Entry> CatalogFs::lookup(Node& dir, const std::string& 
       Slot& slot = slots_.at(it->second);
       if (!stale(*slot.node) && (dir.kind != Kind::kStoreDir || !dir.error.empty())) {
         ++slot.lookups;
-        return Entry{slot.node->ino, attributes(*slot.node), timeout()};
+        return Entry{slot.node->ino, attributes_locked(*slot.node), timeout()};
       }
     }
   }
@@ -460,6 +460,11 @@ void CatalogFs::maintain() {
 }
 
 struct stat CatalogFs::attributes(const Node& node) const {
+  std::lock_guard<std::mutex> lock(mu_);  // a later lookup may update the times shown
+  return attributes_locked(node);
+}
+
+struct stat CatalogFs::attributes_locked(const Node& node) const {
   struct stat st {};
   st.st_ino = node.ino;
   st.st_uid = options_.uid >= 0 ? static_cast<uid_t>(options_.uid) : ::getuid();

@@ -173,6 +173,7 @@ class CatalogFs {
   uint64_t hand_out_file(OpenStore& store, uint64_t local);
   uint64_t shown_file(const OpenStore& store, uint64_t local) const;
   void drop_slot(uint64_t ino);  // mu_ held
+  struct stat attributes_locked(const Node& node) const;  // mu_ held
   void maintain();
   bool stale(const Node& node) const;
   // Whether `path` (the root, then names) still reaches what it names with

@@ -17,7 +17,7 @@ CXX      ?= g++
 OPT      ?= -O2 -g
 SAN      ?=
 LIB_PKGS := nlohmann_json yaml-cpp libxxhash libcurl openssl tinyxml2
-FS_PKGS  := fuse3 libsystemd libmicrohttpd
+FS_PKGS  := fuse3 libsystemd libmicrohttpd liburing
 # Recursive (=) on purpose: pkg-config must run after `make deps` installed the
 # packages, not when a fresh machine first reads this Makefile.
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIB_PKGS) $(FS_PKGS))
@@ -35,7 +35,7 @@ LDFLAGS  += $(SAN)
 DEB_PACKAGES := g++ make pkg-config nlohmann-json3-dev catch2 libxxhash-dev xxhash \
                 libfuse3-dev fuse3 libyaml-cpp-dev libsystemd-dev python3 python3-numpy python3-xxhash \
                 clang libclang-rt-14-dev libcurl4-openssl-dev libssl-dev libtinyxml2-dev \
-                libmicrohttpd-dev
+                libmicrohttpd-dev liburing-dev
 # What the S3 tests add: a real S3 server (Ceph's RADOS Gateway) and boto3 to
 # upload fixtures the way users do. Installed by make test, not by make.
 TEST_DEB_PACKAGES := ceph-mon ceph-osd radosgw ceph-common python3-boto3
@@ -50,7 +50,7 @@ TBLOB      := $(BUILD)/tblob
 FS_SRCS    := $(wildcard src/fs/*.cc)
 FS_OBJS    := $(FS_SRCS:%.cc=$(BUILD)/%.o)
 FS_LIB_OBJS := $(filter-out $(BUILD)/src/fs/main.o $(BUILD)/src/fs/fuse_ops.o $(BUILD)/src/fs/signals.o \
-                 $(BUILD)/src/fs/refresher.o,$(FS_OBJS))
+                 $(BUILD)/src/fs/refresher.o $(BUILD)/src/fs/ring_transport.o,$(FS_OBJS))
 BLOBFS     := $(BUILD)/blobfs
 UNIT_SRCS  := $(wildcard tests/unit/*.cc)
 UNIT_OBJS  := $(UNIT_SRCS:%.cc=$(BUILD)/%.o)

@@ -9,6 +9,7 @@ namespace blobfs {
 
 class CatalogFs;
 class Filesystem;
+class RingTransport;
 class SameInodes;
 struct Options;
 
@@ -19,6 +20,7 @@ struct MountState {
   Filesystem* fs = nullptr;  // a single-store mount
   SameInodes* same = nullptr;
   CatalogFs* catalog = nullptr;  // a data directory
+  RingTransport* ring = nullptr;  // requests also arrive through io_uring
   bool no_open = false;     // opens never reach the daemon (FUSE_CAP_NO_OPEN_SUPPORT)
   bool no_opendir = false;  // nor do opendirs (FUSE_CAP_NO_OPENDIR_SUPPORT)
 };

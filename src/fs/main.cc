@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -12,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <algorithm>
 #include <new>
 #include <string>
@@ -26,6 +28,7 @@
 #include "metrics.h"
 #include "metrics_server.h"
 #include "refresher.h"
+#include "ring_transport.h"
 #include "signals.h"
 #include "tensorblob/error.h"
 #include "tensorblob/fault_guard.h"
@@ -108,6 +111,14 @@ void add_metric_sources(const blobfs::MountState& state, bool remote) {
          static_cast<double>(fs.view()->dataset().count())},
     };
   });
+  if (blobfs::RingTransport* ring = state.ring) {
+    m.add_source([ring] {
+      return std::vector<blobfs::Sample>{
+          {"blobfs_ring_requests_total", "Requests that arrived through FUSE over io_uring.", "counter", "",
+           static_cast<double>(ring->requests())},
+      };
+    });
+  }
   if (!remote) return;
   m.add_source([] {
     const tensorblob::S3Counters c = tensorblob::s3_counters();
@@ -129,9 +140,19 @@ void add_metric_sources(const blobfs::MountState& state, bool remote) {
   });
 }
 
+// The kernel's switch for FUSE over io_uring, or nullopt when it has none.
+// (sysfs files claim 4096 bytes whatever they hold: read what is there.)
+std::optional<std::string> uring_parameter() {
+  std::ifstream in("/sys/module/fuse/parameters/enable_uring");
+  if (!in) return std::nullopt;
+  std::string text;
+  std::getline(in, text);
+  return text;
+}
+
 // Mounts, serves until unmounted or signalled, unmounts. Returns the exit code.
 int serve(blobfs::MountState& state, const blobfs::CommandLine& cl, const blobfs::Options& o,
-          blobfs::MetricsServer* metrics) {
+          const blobfs::TransportChoice& transport, blobfs::MetricsServer* metrics) {
   // Read-only unless writable was asked for: the plain flag rw alone never
   // makes a mount writable (fstab's defaults imply it).
   std::string mount_opts = std::string(o.writable ? "rw" : "ro") + ",subtype=blobfs,fsname=" + escape_commas(o.source);
@@ -149,7 +170,19 @@ int serve(blobfs::MountState& state, const blobfs::CommandLine& cl, const blobfs
   // A block file truncated while mounted must cost EIO on its reads, not
   // the daemon; other SIGBUSes go to the handler just installed.
   tensorblob::install_fault_guard();
+  std::unique_ptr<blobfs::RingTransport> ring;
   if (fuse_session_mount(se, o.mountpoint.c_str()) == 0) {
+    blobfs::log(blobfs::LogLevel::kInfo, transport.why);
+    if (transport.ring) {
+      // Requests move to the ring once INIT agreed to it; until then, and
+      // for FORGET, INTERRUPT and notifications, /dev/fuse serves.
+      // Payload: the largest request or reply libfuse handles (1 MiB of
+      // data and a page of headers).
+      ring = std::make_unique<blobfs::RingTransport>(se, static_cast<size_t>(get_nprocs_conf()), 8,
+                                                     (size_t{1} << 20) + 4096);
+      state.ring = ring.get();
+      ring->install();
+    }
     blobfs::log(blobfs::LogLevel::kInfo,
                 "mounted " + o.source + " on " + o.mountpoint + " (" +
                     (state.fs ? std::to_string(state.fs->view()->dataset().count()) + " tensors"
@@ -172,6 +205,7 @@ int serve(blobfs::MountState& state, const blobfs::CommandLine& cl, const blobfs
         blobfs::log(blobfs::LogLevel::kError, e.what());
       }
     }
+    if (ring) ring->start();
     sd_notify(0, "READY=1");
     // A live mount follows the store from a thread of its own; a frozen one
     // keeps every file of its commit open instead, in the background so
@@ -204,6 +238,7 @@ int serve(blobfs::MountState& state, const blobfs::CommandLine& cl, const blobfs
     rc = fuse_session_loop_mt(se, cfg) < 0 && !blobfs::ending_signal() ? 1 : 0;
     fuse_loop_cfg_destroy(cfg);
     sd_notify(0, "STOPPING=1");
+    if (ring) ring->stop();
     refresher.reset();
     if (state.catalog) state.catalog->stop();
     if (holder.joinable()) holder.join();
@@ -324,7 +359,17 @@ int run(int argc, char** argv) {
   } else {
     state.catalog = catalog.get();
   }
-  const int rc = serve(state, cl, opts, metrics.get());
+  blobfs::TransportChoice transport;
+  try {
+    const blobfs::Transport wanted = opts.transport == "uring" ? blobfs::Transport::kUring
+                                     : opts.transport == "dev" ? blobfs::Transport::kDev
+                                                               : blobfs::Transport::kAuto;
+    transport = blobfs::choose_transport(wanted, uring_parameter());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "blobfs: %s\n", e.what());
+    return kExitUsage;
+  }
+  const int rc = serve(state, cl, opts, transport, metrics.get());
   metrics.reset();  // before the store goes: the server reads it
   return rc;
 }

@@ -130,6 +130,11 @@ const std::vector<Key>& setters() {
       {"max_open_stores", false,
        [](Options& o, auto w, auto k, auto v) { o.max_open_stores = static_cast<uint64_t>(to_int(w, k, v, 1, 1 << 20)); }},
       {"threads", false, [](Options& o, auto w, auto k, auto v) { o.threads = static_cast<int>(to_int(w, k, v, 1, 1024)); }},
+      {"transport", false,
+       [](Options& o, auto w, auto k, auto v) {
+         if (v != "auto" && v != "uring" && v != "dev") fail(w, k, "expected auto, uring or dev, got '" + std::string(v) + "'");
+         o.transport = std::string(v);
+       }},
       {"clone_fd", true, [](Options& o, auto w, auto k, auto v) { o.clone_fd = to_bool(w, k, v); }},
       {"uid", false, [](Options& o, auto w, auto k, auto v) { o.uid = to_int(w, k, v, -1, UINT32_MAX - 1); }},
       {"gid", false, [](Options& o, auto w, auto k, auto v) { o.gid = to_int(w, k, v, -1, UINT32_MAX - 1); }},

@@ -35,6 +35,9 @@ struct Options {
   uint64_t max_cached_blocks = 0;   // block mappings held; 0 = vm.max_map_count / 16
   uint64_t max_open_stores = 64;    // a data directory's mount: stores kept open at once
   int threads = 8;                  // most FUSE worker threads
+  // How requests reach the daemon: "auto" (io_uring where the kernel has it
+  // on, else /dev/fuse), "uring" (io_uring or refuse to start), "dev".
+  std::string transport = "auto";
   bool clone_fd = false;            // one /dev/fuse descriptor per thread
   int64_t uid = -1;                 // owner shown; -1 = the daemon's
   int64_t gid = -1;

@@ -48,28 +48,6 @@ struct CmdReq {  // in the 80-byte command area of a 128-byte SQE
 };
 }  // namespace abi
 
-TransportChoice choose_transport(Transport wanted, const std::optional<std::string>& param) {
-  if (wanted == Transport::kDev) return {false, "transport: /dev/fuse (transport: dev)"};
-  const char* knob = "/sys/module/fuse/parameters/enable_uring";
-  std::string why;
-  if (!param) why = std::string("this kernel has no FUSE over io_uring (no ") + knob + ")";
-  else if (param->empty() || ((*param)[0] != 'Y' && (*param)[0] != 'y' && (*param)[0] != '1'))
-    why = std::string("FUSE over io_uring is off (") + knob + " is " +
-          (param->empty() ? std::string("empty") : param->substr(0, param->find('\n'))) + ")";
-  if (why.empty()) return {true, "transport: io_uring, one queue per CPU"};
-  if (wanted == Transport::kUring)
-    throw std::runtime_error("transport: uring, but " + why + "; set it to Y as root, or use transport: auto");
-  return {false, "transport: /dev/fuse, since " + why};
-}
-
-std::optional<size_t> ring_op_header_size(uint64_t request_len, uint64_t payload_size) {
-  const uint64_t in = sizeof(fuse_in_header);
-  if (request_len < in || payload_size > request_len - in) return std::nullopt;
-  const uint64_t op = request_len - in - payload_size;
-  if (op > sizeof(abi::ReqHeader::op_in)) return std::nullopt;
-  return static_cast<size_t>(op);
-}
-
 struct RingTransport::Entry {
   abi::ReqHeader* header = nullptr;  // page-aligned, registered with the kernel
   char* payload = nullptr;

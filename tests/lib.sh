@@ -19,10 +19,23 @@ PY=/usr/bin/python3   # Debian's python3 with numpy
 _mounts=()
 _pids=()
 _tmpfs=()  # small filesystems a test mounted (disk-full tests)
+_restore=()  # commands that put back a kernel setting a test changed
+
+# on_exit CMD: runs CMD when the test ends, pass or fail (after unmounting).
+on_exit() { _restore+=("$1"); }
+
+# set_uring Y|N: sets the kernel's FUSE over io_uring switch for this test
+# and puts the old value back when it ends. Fails where the kernel has none.
+URING_KNOB=/sys/module/fuse/parameters/enable_uring
+set_uring() {
+  [[ -w $URING_KNOB ]] || fail "this kernel has no $URING_KNOB"
+  on_exit "echo $(cat "$URING_KNOB") > $URING_KNOB"
+  echo "$1" >"$URING_KNOB" || fail "cannot set $URING_KNOB"
+}
 
 # Unmount everything this test mounted, then kill and reap its daemons.
 _cleanup() {
-  local m p
+  local m p k
   for m in "${_mounts[@]+"${_mounts[@]}"}"; do
     if grep -q " $m fuse" /proc/mounts; then fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; fi
   done
@@ -33,6 +46,7 @@ _cleanup() {
     wait "$p" 2>/dev/null
   done
   for m in "${_tmpfs[@]+"${_tmpfs[@]}"}"; do umount -l "$m" 2>/dev/null; done
+  for ((k = ${#_restore[@]} - 1; k >= 0; k--)); do eval "${_restore[k]}"; done
   [[ -n ${T:-} && -d $T ]] && rm -rf "$T"
 }
 
@@ -56,6 +70,10 @@ mount_fg() {
   PID=$!
   _pids+=("$PID")
   wait_until is_mounted "$mnt" || { cat "$T/blobfs.log" >&2; fail "blobfs did not mount $src on $mnt"; }
+  # The suite's run on the ring (run_tests.sh) checks that the ring carries it.
+  if [[ ${BLOBFS_EXPECT_TRANSPORT:-} == uring && " $* " != *transport=dev* ]]; then
+    grep -q "transport: io_uring" "$T/blobfs.log" || fail "not on io_uring: $(grep transport: "$T/blobfs.log")"
+  fi
 }
 
 # make_blob DIR COUNT [DTYPE] [SHAPE] [BLOCK]: a blob whose element j of tensor i

@@ -57,7 +57,10 @@ check() {
 }
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+URING_KNOB=/sys/module/fuse/parameters/enable_uring
+uring_was=
+# Whatever happens, the kernel's io_uring switch is left as it was found.
+trap 'rm -rf "$tmp"; [[ -n $uring_was ]] && echo "$uring_was" >"$URING_KNOB"' EXIT
 
 for BUILD in "${BUILDS[@]}"; do
   if [[ $BUILD == *asan* ]]; then export TBLOB_SANITIZED=1; else unset TBLOB_SANITIZED; fi
@@ -94,6 +97,19 @@ for BUILD in "${BUILDS[@]}"; do
 
   echo "== a data directory mounted (catalog: many stores, TensorDB tables)"
   BUILD=$BUILD run_counted "catalog ($BUILD)" suite_counts tests/mount/catalog_test.sh
+
+  # The same mounts with their requests carried by FUSE over io_uring, where
+  # this kernel has it: the switch is turned on for these suites and put back.
+  if [[ -w $URING_KNOB ]]; then
+    uring_was=$(cat "$URING_KNOB")
+    echo Y >"$URING_KNOB"
+    echo "== mount tests again, on FUSE over io_uring ($URING_KNOB = Y for this run)"
+    BUILD=$BUILD BLOBFS_EXPECT_TRANSPORT=uring run_counted "mount on io_uring ($BUILD)" suite_counts tests/mount/mount_test.sh
+    BUILD=$BUILD BLOBFS_EXPECT_TRANSPORT=uring run_counted "catalog on io_uring ($BUILD)" suite_counts tests/mount/catalog_test.sh
+    echo "$uring_was" >"$URING_KNOB"; uring_was=
+  else
+    echo "== no FUSE over io_uring in this kernel ($URING_KNOB): the mount tests ran on /dev/fuse only"
+  fi
 
   echo "== stores on S3 (a real Ceph RADOS Gateway, boto3 uploads, a fault proxy)"
   BUILD=$BUILD run_counted "s3 ($BUILD)" suite_counts tests/s3/s3_test.sh

@@ -1326,4 +1326,37 @@ PY
   true
 }
 
+# The transport: the ring where the kernel has it on, /dev/fuse otherwise
+# with one line saying why, and transport: uring refused before mounting
+# when the ring cannot be had.
+test_transport_uses_the_ring_when_on_and_falls_back_with_one_log_line() {
+  [[ -w $URING_KNOB ]] || { echo "    (no $URING_KNOB in this kernel: nothing to choose)"; return 0; }
+  make_blob "$T/b" 300 float32 4,3 7
+  set_uring N
+  mount_fg "$T/b" "$T/m1" -o transport=auto
+  grep -q "transport: /dev/fuse, since FUSE over io_uring is off ($URING_KNOB is N)" "$T/blobfs.log" ||
+    fail "no fallback line: $(grep transport: "$T/blobfs.log")"
+  cmp "$T/m1/all.bin" <("$TBLOB" export "$T/b" /dev/stdout | tail -c +129) || fail "bytes on /dev/fuse"
+  mkdir -p "$T/m2"
+  "$BLOBFS" "$T/b" "$T/m2" -f -o transport=uring 2>"$T/err" && fail "transport: uring started with the ring off"
+  grep -q "transport: uring, but FUSE over io_uring is off" "$T/err" || fail "error: $(cat "$T/err")"
+  is_mounted "$T/m2" && fail "a refused start left a mount"
+  set_uring Y
+  local port
+  port=$(free_port)
+  : >"$T/blobfs.log"
+  mount_fg "$T/b" "$T/m3" -o transport=uring,metrics_listen=127.0.0.1:$port
+  grep -q "transport: io_uring, one queue per CPU" "$T/blobfs.log" || fail "log: $(cat "$T/blobfs.log")"
+  local i
+  for i in $(seq 0 299); do cat "$T/m3/$(printf %06d "$i").bin"; done | cmp - "$T/m1/all.bin" || fail "bytes on the ring"
+  "$PY" -c "import numpy as np; a = np.load('$T/m3/all.npy'); assert a.shape == (300, 4, 3) and a[299, 3, 2] == 299011" ||
+    fail "numpy on the ring"
+  local carried
+  carried=$(metric "$port" blobfs_ring_requests_total)
+  [[ -n $carried ]] && ((carried >= 300)) || fail "the ring carried $carried requests"
+  : >"$T/blobfs.log"
+  mount_fg "$T/b" "$T/m4" -o transport=dev
+  grep -q "transport: /dev/fuse (transport: dev)" "$T/blobfs.log" || fail "log: $(cat "$T/blobfs.log")"
+}
+
 run_tests

@@ -174,6 +174,9 @@ bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS) --count 500 --dim 150528 --big no
 	@echo "== writing through a writable mount"
 	$(BUILD)/bench/write_bench --blobfs $(BLOBFS)
+	@echo "== transports: /dev/fuse and FUSE over io_uring against plain files (the kernel switch on for the run)"
+	$(BUILD)/bench/transport_bench --blobfs $(BLOBFS)
+	$(BUILD)/bench/transport_bench --blobfs $(BLOBFS) --count 500 --dim 150528
 	@echo "== a data directory mounted whole (1, 100 and 10,000 stores)"
 	$(BUILD)/bench/catalog_bench --blobfs $(BLOBFS)
 

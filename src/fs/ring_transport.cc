@@ -265,9 +265,13 @@ void RingTransport::handle(Queue& q, Entry& e) {
 }
 
 void RingTransport::run(Queue& q) {
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  // Signals are the main thread's business (signals.h), except the faults
+  // a read can raise: a block file cut under its mapping must reach the
+  // fault guard as a SIGBUS on this thread (and cost EIO, not the daemon).
+  sigset_t blocked;
+  sigfillset(&blocked);
+  for (int sig : {SIGBUS, SIGSEGV, SIGILL, SIGFPE}) sigdelset(&blocked, sig);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   if (q.qid < CPU_SETSIZE) {
     cpu_set_t cpus;
     CPU_ZERO(&cpus);

@@ -522,7 +522,9 @@ test_two_hundred_mounts_in_a_row_leave_nothing_behind() {
   grep -q " $T/m " /proc/mounts && fail "a mount was left"
   # Detached daemons log to syslog; each start says "mounted" on stderr first.
   [[ $(grep -c "^blobfs: info: mounted" "$T/blobfs.log") -eq 200 ]] || fail "not 200 mounts logged"
-  ! grep -vq "^blobfs: info: mounted" "$T/blobfs.log" || fail "unexpected log lines: $(grep -v '^blobfs: info: mounted' "$T/blobfs.log" | head -3)"
+  [[ $(grep -c "^blobfs: info: transport: " "$T/blobfs.log") -eq 200 ]] || fail "not 200 transport lines logged"
+  ! grep -v "^blobfs: info: transport: " "$T/blobfs.log" | grep -vq "^blobfs: info: mounted" ||
+    fail "unexpected log lines: $(grep -v '^blobfs: info: \(mounted\|transport: \)' "$T/blobfs.log" | head -3)"
 }
 
 test_disk_full_during_import_and_build_keeps_the_last_committed_state() {
@@ -1331,6 +1333,7 @@ PY
 # when the ring cannot be had.
 test_transport_uses_the_ring_when_on_and_falls_back_with_one_log_line() {
   [[ -w $URING_KNOB ]] || { echo "    (no $URING_KNOB in this kernel: nothing to choose)"; return 0; }
+  local BLOBFS_EXPECT_TRANSPORT=  # this test chooses the transport of each mount itself
   make_blob "$T/b" 300 float32 4,3 7
   set_uring N
   mount_fg "$T/b" "$T/m1" -o transport=auto

@@ -122,12 +122,7 @@ int main(int argc, char** argv) {
     std::printf("\n-- reading one store's tensor files: inside a catalog of %d stores against the store alone\n",
                 sizes.back());
     const std::string rbig = root + "/root" + std::to_string(sizes.back());
-    auto read_all = [&](const std::string& d) {
-      double t0 = now_s();
-      for (int64_t i = 0; i < count; ++i)
-        if (read_file(name(d, i), buf) != static_cast<size_t>(dim * 4)) throw Error(Errc::kIo, name(d, i) + ": short");
-      return static_cast<double>(count) / (now_s() - t0);
-    };
+    auto read_all = [&](const std::string& d) { return bench::read_every_file(d, count, dim * 4, buf); };
     std::vector<double> first_c, first_s, warm_c, warm_s, p50_c, p50_s;
     std::mt19937_64 rng(3);
     for (int rep = 0; rep < 3; ++rep) {

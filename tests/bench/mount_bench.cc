@@ -88,12 +88,7 @@ int main(int argc, char** argv) {
     auto compare = [&](const char* peer, const char* label, const std::string& tree) {
       g_peer = label;
       std::printf("-- %s against plain files on the native filesystem\n", peer);
-      auto read_all = [&](const std::string& d) {
-        double t0 = now_s();
-        for (int64_t i = 0; i < count; ++i)
-          if (read_file(name(d, i), buf) != static_cast<size_t>(item)) throw Error(Errc::kIo, name(d, i) + ": short");
-        return static_cast<double>(count) / (now_s() - t0);
-      };
+      auto read_all = [&](const std::string& d) { return bench::read_every_file(d, count, item, buf); };
       double first = read_all(tree);  // the first pass: the daemon serves, backing data already cached
       read_all(native);
       std::vector<double> fps_b, fps_n;
@@ -211,11 +206,7 @@ int main(int argc, char** argv) {
       const std::string frozen_mnt = root + "/frozen";
       {
         Mount live(blobfs, blob, mnt, opts), frozen(blobfs, blob, frozen_mnt, "live=false");
-        auto read_all = [&](const std::string& d) {
-          double t0 = now_s();
-          for (int64_t i = 0; i < count; ++i) read_file(name(d, i), buf);
-          return static_cast<double>(count) / (now_s() - t0);
-        };
+        auto read_all = [&](const std::string& d) { return bench::read_every_file(d, count, item, buf); };
         read_all(mnt);
         read_all(frozen_mnt);
         read_all(native);

@@ -101,6 +101,15 @@ inline std::string name(const std::string& dir, int64_t i) {
   return dir + b;
 }
 
+// Files per second reading NNNNNN.bin for i < count in dir, whole, each of
+// `item` bytes (a short one is an error).
+inline double read_every_file(const std::string& dir, int64_t count, int64_t item, std::vector<char>& buf) {
+  const double t0 = now_s();
+  for (int64_t i = 0; i < count; ++i)
+    if (read_file(name(dir, i), buf) != static_cast<size_t>(item)) throw Error(Errc::kIo, name(dir, i) + ": short");
+  return static_cast<double>(count) / (now_s() - t0);
+}
+
 // Seconds taken by a shell command, which must succeed.
 inline double time_command(const std::string& cmd) {
   double t0 = now_s();

@@ -118,12 +118,7 @@ int main(int argc, char** argv) {
     }
     ::sync();
     std::vector<char> buf(1 << 20);
-    auto read_all = [&](const std::string& d) {
-      const double t0 = now_s();
-      for (int64_t i = 0; i < count; ++i)
-        if (read_file(name(d, i), buf) != static_cast<size_t>(item)) throw Error(Errc::kIo, name(d, i) + ": short");
-      return static_cast<double>(count) / (now_s() - t0);
-    };
+    auto read_all = [&](const std::string& d) { return bench::read_every_file(d, count, item, buf); };
     // side -> measure -> one value per round
     std::map<std::string, std::map<std::string, std::vector<double>>> v;
     std::map<std::string, std::string> rss;

@@ -309,12 +309,13 @@ void RingTransport::run(Queue& q) {
   io_uring_sqe* stop = io_uring_get_sqe(&q.ring);
   io_uring_prep_poll_add(stop, q.stop_fd, POLLIN);
   io_uring_sqe_set_data64(stop, kStopTag);
-  io_uring_submit(&q.ring);
   for (;;) {
-    io_uring_cqe* cqe = nullptr;
-    const int rc = io_uring_wait_cqe(&q.ring, &cqe);
+    // One system call per turn: the commits of the last turn (each also
+    // fetches the entry's next request) go in, and it waits for one.
+    const int rc = io_uring_submit_and_wait(&q.ring, 1);
     if (rc == -EINTR) continue;
     if (rc < 0) break;
+    io_uring_cqe* cqe = nullptr;
     unsigned head, seen = 0;
     bool done = false;
     io_uring_for_each_cqe(&q.ring, head, cqe) {
@@ -341,7 +342,6 @@ void RingTransport::run(Queue& q) {
     }
     io_uring_cq_advance(&q.ring, seen);
     if (done) break;
-    io_uring_submit(&q.ring);
   }
 }
 

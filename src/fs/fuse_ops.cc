@@ -12,6 +12,7 @@
 #include "filesystem.h"
 #include "log.h"
 #include "metrics.h"
+#include "ring_transport.h"
 #include "tensorblob/error.h"
 
 namespace blobfs {
@@ -216,11 +217,17 @@ void store_open(fuse_req_t req, const Target& t, fuse_file_info* fi) {
 void store_read(fuse_req_t req, const Target& t, size_t size, off_t off, fuse_file_info* fi) {
   try {
     Filesystem& fs = t.fs;
-    thread_local std::vector<char> buf;
-    if (buf.size() < size) buf.resize(size);
+    // On a ring thread the bytes go straight into the ring entry's reply
+    // buffer (no copy on the way out); elsewhere into this thread's buffer.
+    thread_local std::vector<char> own;
+    char* data = ring_reply_buffer(size);
+    if (!data) {
+      if (own.size() < size) own.resize(size);
+      data = own.data();
+    }
     if (fi && fi->fh && fs.writes()) {  // O_RDWR: a handle reads its own writes
-      size_t n = off < 0 ? 0 : fs.writes()->read(fi->fh, static_cast<uint64_t>(off), size, buf.data());
-      return reply_data(req, buf.data(), n);
+      size_t n = off < 0 ? 0 : fs.writes()->read(fi->fh, static_cast<uint64_t>(off), size, data);
+      return reply_data(req, data, n);
     }
     for (int attempt = 0;; ++attempt) {
       auto v = fs.view();
@@ -231,8 +238,8 @@ void store_read(fuse_req_t req, const Target& t, size_t size, off_t off, fuse_fi
         if (off >= 0)
           if (auto view = v->view(*node, static_cast<uint64_t>(off), size))
             return reply_data(req, reinterpret_cast<const char*>(view->data), view->size);
-        size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, buf.data());
-        return reply_data(req, buf.data(), n);
+        size_t n = off < 0 ? 0 : v->read(*node, static_cast<uint64_t>(off), size, data);
+        return reply_data(req, data, n);
       } catch (const tensorblob::Error& e) {
         // A live mount whose view lost a block to a commit it has not seen
         // yet: follow that commit (the refresher tells the kernel) and

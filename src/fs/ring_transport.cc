@@ -76,6 +76,14 @@ thread_local size_t t_payload = 0;
 // A user_data that is no entry: the stop eventfd's poll.
 constexpr uint64_t kStopTag = 1;
 
+}  // namespace
+
+char* ring_reply_buffer(size_t size) {
+  return t_entry && size <= t_payload ? t_entry->payload : nullptr;
+}
+
+namespace {
+
 void* map_buffer(size_t size) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
@@ -172,7 +180,8 @@ ssize_t RingTransport::on_writev(int fd, iovec* iov, int count) {
         log_once(LogLevel::kError, "ring reply too large", "io_uring: a reply larger than the ring buffer; EIO");
         break;
       }
-      std::memcpy(e->payload + used, iov[k].iov_base, iov[k].iov_len);
+      // A reply built in the entry's buffer (ring_reply_buffer) is there already.
+      if (iov[k].iov_base != e->payload + used) std::memmove(e->payload + used, iov[k].iov_base, iov[k].iov_len);
       used += iov[k].iov_len;
     }
     e->header->ent.payload_sz = static_cast<uint32_t>(used);

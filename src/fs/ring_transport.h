@@ -38,6 +38,11 @@ struct fuse_session;
 
 namespace blobfs {
 
+// Where a handler on a ring thread may build a reply of `size` bytes so
+// that sending it copies nothing (the entry's own payload buffer); null on
+// any other thread, or when the reply would not fit.
+char* ring_reply_buffer(size_t size);
+
 class RingTransport {
  public:
   // Prepares the hooks for `se` (not yet mounted or not yet looping).

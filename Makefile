@@ -174,6 +174,10 @@ bench-mount: $(BENCH_BINS) $(BLOBFS)
 	$(BUILD)/bench/mount_bench --blobfs $(BLOBFS) --count 500 --dim 150528 --big no
 	@echo "== writing through a writable mount"
 	$(BUILD)/bench/write_bench --blobfs $(BLOBFS)
+	@echo "== the same mount benchmark with FUSE over io_uring (the kernel switch on for it, put back after)"
+	@knob=/sys/module/fuse/parameters/enable_uring; old=$$(cat $$knob); echo Y > $$knob; \
+	  $(BUILD)/bench/mount_bench --blobfs $(BLOBFS) --opts transport=uring --peer no --big no; rc=$$?; \
+	  echo $$old > $$knob; exit $$rc
 	@echo "== transports: /dev/fuse and FUSE over io_uring against plain files (the kernel switch on for the run)"
 	$(BUILD)/bench/transport_bench --blobfs $(BLOBFS)
 	$(BUILD)/bench/transport_bench --blobfs $(BLOBFS) --count 500 --dim 150528

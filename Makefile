@@ -151,7 +151,8 @@ asan-build: deps
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" programs
 
-test: all asan-build test-deps
+# (The benchmarks are not built for it: `make bench-*` builds them.)
+test: programs $(FUZZ_BINS) asan-build test-deps
 	tests/run_tests.sh $(BUILD) $(ASAN_BUILD)
 
 # The sanitized suites alone.

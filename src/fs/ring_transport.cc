@@ -287,7 +287,13 @@ void RingTransport::run(Queue& q) {
     CPU_SET(q.qid, &cpus);
     ::sched_setaffinity(0, sizeof cpus, &cpus);  // a CPU that is offline: left unpinned
   }
-  if (!wait_for_init()) return;
+  if (!wait_for_init()) {
+    // The switch was on when blobfs started, but this mount's INIT did not
+    // offer the ring (turned off since, or refused): say where requests go.
+    if (q.qid == 0 && init_replied_ && !agreed_)
+      log(LogLevel::kWarning, "transport: /dev/fuse after all: the kernel did not offer io_uring in INIT");
+    return;
+  }
   io_uring_params params{};
   params.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
   params.cq_entries = static_cast<unsigned>(2 * (depth_ + 1));

@@ -134,8 +134,8 @@ bool CatalogFs::without_links(const std::string& path) const {
   return same;
 }
 
-bool CatalogFs::stale(const Node& node) const {
-  return options_.live && Clock::now() - node.made >= std::chrono::duration<double>(options_.refresh_interval);
+bool CatalogFs::stale(Clock::time_point since) const {
+  return options_.live && Clock::now() - since >= std::chrono::duration<double>(options_.refresh_interval);
 }
 
 std::optional<CatalogFs::Target> CatalogFs::resolve(uint64_t ino) const {
@@ -147,9 +147,7 @@ std::optional<CatalogFs::Target> CatalogFs::resolve(uint64_t ino) const {
 }
 
 std::shared_ptr<OpenStore> CatalogFs::open(Node& dir) {
-  auto retry_due = [&] {
-    return options_.live && Clock::now() - dir.tried >= std::chrono::duration<double>(options_.refresh_interval);
-  };
+  auto retry_due = [&] { return stale(dir.tried); };
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (dir.opened) {
@@ -201,9 +199,7 @@ void CatalogFs::load_db(Node& dir) {
   std::lock_guard<std::mutex> one(dir.open_mu);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (dir.loaded && !(options_.live && Clock::now() - dir.tried >=
-                                             std::chrono::duration<double>(options_.refresh_interval)))
-      return;
+    if (dir.loaded && !stale(dir.tried)) return;
   }
   std::vector<std::string> fields;
   std::string error;
@@ -320,7 +316,7 @@ std::optional<CatalogFs::Entry> CatalogFs::lookup(Node& dir, const std::string& 
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = by_name_.find({dir.ino, name}); it != by_name_.end()) {
       Slot& slot = slots_.at(it->second);
-      if (!stale(*slot.node) && (dir.kind != Kind::kStoreDir || !dir.error.empty())) {
+      if (!stale(slot.node->made) && (dir.kind != Kind::kStoreDir || !dir.error.empty())) {
         ++slot.lookups;
         return Entry{slot.node->ino, attributes_locked(*slot.node), timeout()};
       }

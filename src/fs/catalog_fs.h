@@ -175,7 +175,8 @@ class CatalogFs {
   void drop_slot(uint64_t ino);  // mu_ held
   struct stat attributes_locked(const Node& node) const;  // mu_ held
   void maintain();
-  bool stale(const Node& node) const;
+  // Whether something made at `since` is due again (live catalogs: a poll ago).
+  bool stale(std::chrono::steady_clock::time_point since) const;
   // Whether `path` (the root, then names) still reaches what it names with
   // no symbolic link on the way: a directory swapped for a link after it
   // was looked up must not lead out of the root.

@@ -261,6 +261,31 @@ void store_opendir(fuse_req_t req, const Target& t, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
+// One READDIR(PLUS) reply: entries k = off, off+1, ... of `total`, each
+// made by fill(k, e) (its name; nullptr: skip it) until the buffer is full.
+// An entry that no longer fits was counted for READDIRPLUS but never seen
+// by the kernel: undo(e.ino) takes it back (not for the dot entries).
+template <typename Fill, typename Undo>
+void reply_listing(fuse_req_t req, size_t size, off_t off, uint64_t total, bool plus, Fill&& fill, Undo&& undo) {
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
+    fuse_entry_param e{};  // ino 0 for the dot entries: no lookup is counted for them
+    const char* name = fill(k, e);
+    if (!name) continue;
+    const off_t next = static_cast<off_t>(k + 1);
+    char* at = buf.data() + used;
+    size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name, &e, next)
+                       : fuse_add_direntry(req, at, size - used, name, &e.attr, next);
+    if (need > size - used) {
+      if (plus && k >= 2) undo(e.ino);
+      break;
+    }
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
 // Streams entries by offset: entry k is ".", "..", then Namespace::listed(k-2).
 // Nothing is stored between calls, whatever the tensor count. With `plus`
 // each entry carries its attributes (READDIRPLUS), so `ls -l`, `stat` and
@@ -273,37 +298,26 @@ void list_entries(fuse_req_t req, const Target& t, size_t size, off_t off, bool 
     if (t.ino != FUSE_ROOT_ID) return void(reply_err(req, ENOTDIR));
     uint64_t generation;
     auto v = fs.view(&generation);
-    std::vector<char> buf(size);
-    size_t used = 0;
-    const uint64_t total = 2 + v->names().listed_count();
-    for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
-      fuse_entry_param e{};  // ino 0 for the dot entries: no lookup is counted for them
-      std::string name;
-      if (k < 2) {
-        name = k == 0 ? "." : "..";
-        e.attr.st_ino = t.inodes.shown(FUSE_ROOT_ID);
-        e.attr.st_mode = S_IFDIR;
-      } else {
-        Node node = v->names().listed(k - 2);
-        name = v->names().name(node);
-        if (plus) {
-          e = entry_for(t, *v, generation, node);
-        } else {
-          e.attr.st_ino = t.inodes.shown(*Namespace::fixed_ino(node));  // listed files are never ranges
-          e.attr.st_mode = S_IFREG;
-        }
-      }
-      const off_t next = static_cast<off_t>(k + 1);
-      char* at = buf.data() + used;
-      size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name.c_str(), &e, next)
-                         : fuse_add_direntry(req, at, size - used, name.c_str(), &e.attr, next);
-      if (need > size - used) {
-        if (plus && k >= 2) t.inodes.take_back(e.ino);  // counted, but it did not fit: the kernel never saw it
-        break;
-      }
-      used += need;
-    }
-    fuse_reply_buf(req, buf.data(), used);
+    std::string name;
+    reply_listing(
+        req, size, off, 2 + v->names().listed_count(), plus,
+        [&](uint64_t k, fuse_entry_param& e) {
+          if (k < 2) {
+            e.attr.st_ino = t.inodes.shown(FUSE_ROOT_ID);
+            e.attr.st_mode = S_IFDIR;
+            return k == 0 ? "." : "..";
+          }
+          Node node = v->names().listed(k - 2);
+          name = v->names().name(node);
+          if (plus) {
+            e = entry_for(t, *v, generation, node);
+          } else {
+            e.attr.st_ino = t.inodes.shown(*Namespace::fixed_ino(node));  // listed files are never ranges
+            e.attr.st_mode = S_IFREG;
+          }
+          return name.c_str();
+        },
+        [&](uint64_t ino) { t.inodes.take_back(ino); });
   } catch (...) {
     reply_exception(req);
   }
@@ -544,38 +558,26 @@ void catalog_list(fuse_req_t req, CatalogFs& cat, CNode& dir, size_t size, off_t
   try {
     if (dir.kind == CKind::kText) return void(reply_err(req, ENOTDIR));
     const auto names = cat.list(dir, off <= 0);
-    std::vector<char> buf(size);
-    size_t used = 0;
-    const uint64_t total = 2 + names.size();
-    for (uint64_t k = off < 0 ? 0 : static_cast<uint64_t>(off); k < total; ++k) {
-      fuse_entry_param e{};
-      const char* name;
-      if (k < 2) {
-        name = k == 0 ? "." : "..";
-        e.attr.st_ino = k == 0 ? dir.ino : FUSE_ROOT_ID;
-        e.attr.st_mode = S_IFDIR;
-      } else {
-        name = names[k - 2].first.c_str();
-        if (plus) {
-          auto c = cat.lookup(dir, names[k - 2].first);
-          if (!c) continue;  // gone since the listing was made
-          e = catalog_entry(*c);
-        } else {
-          e.attr.st_ino = (uint64_t{1} << 62) + k;  // shown only; a lookup gives the number
-          e.attr.st_mode = names[k - 2].second ? S_IFDIR : S_IFREG;
-        }
-      }
-      const off_t next = static_cast<off_t>(k + 1);
-      char* at = buf.data() + used;
-      size_t need = plus ? fuse_add_direntry_plus(req, at, size - used, name, &e, next)
-                         : fuse_add_direntry(req, at, size - used, name, &e.attr, next);
-      if (need > size - used) {
-        if (plus && k >= 2) cat.take_back(e.ino);
-        break;
-      }
-      used += need;
-    }
-    fuse_reply_buf(req, buf.data(), used);
+    reply_listing(
+        req, size, off, 2 + names.size(), plus,
+        [&](uint64_t k, fuse_entry_param& e) -> const char* {
+          if (k < 2) {
+            e.attr.st_ino = k == 0 ? dir.ino : FUSE_ROOT_ID;
+            e.attr.st_mode = S_IFDIR;
+            return k == 0 ? "." : "..";
+          }
+          const auto& [name, is_dir] = names[k - 2];
+          if (plus) {
+            auto c = cat.lookup(dir, name);
+            if (!c) return nullptr;  // gone since the listing was made
+            e = catalog_entry(*c);
+          } else {
+            e.attr.st_ino = (uint64_t{1} << 62) + k;  // shown only; a lookup gives the number
+            e.attr.st_mode = is_dir ? S_IFDIR : S_IFREG;
+          }
+          return name.c_str();
+        },
+        [&](uint64_t ino) { cat.take_back(ino); });
   } catch (...) {
     reply_exception(req);
   }
@@ -586,18 +588,18 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         [&](CatalogFs& cat, CNode& dir) { catalog_lookup(req, cat, dir, name); });
 }
 
-void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+void forget(fuse_req_t req, uint64_t ino, uint64_t nlookup) {
   if (CatalogFs* cat = state_of(req).catalog) cat->forget(ino, nlookup);
   else state_of(req).fs->nodes().forget(ino, nlookup);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  forget(req, ino, nlookup);
   fuse_reply_none(req);
 }
 
 void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  CatalogFs* cat = state_of(req).catalog;
-  for (size_t k = 0; k < count; ++k) {
-    if (cat) cat->forget(forgets[k].ino, forgets[k].nlookup);
-    else state_of(req).fs->nodes().forget(forgets[k].ino, forgets[k].nlookup);
-  }
+  for (size_t k = 0; k < count; ++k) forget(req, forgets[k].ino, forgets[k].nlookup);
   fuse_reply_none(req);
 }
 

@@ -71,7 +71,6 @@ struct RingTransport::Queue {
 namespace {
 
 thread_local RingTransport::Entry* t_entry = nullptr;  // the ring entry this thread is answering
-thread_local size_t t_payload = 0;
 
 // A user_data that is no entry: the stop eventfd's poll.
 constexpr uint64_t kStopTag = 1;
@@ -79,7 +78,7 @@ constexpr uint64_t kStopTag = 1;
 }  // namespace
 
 char* ring_reply_buffer(size_t size) {
-  return t_entry && size <= t_payload ? t_entry->payload : nullptr;
+  return t_entry && size <= t_entry->iov[1].iov_len ? t_entry->payload : nullptr;
 }
 
 namespace {
@@ -173,7 +172,7 @@ ssize_t RingTransport::on_writev(int fd, iovec* iov, int count) {
     std::memcpy(e->header->in_out, out, sizeof(fuse_out_header));
     size_t used = 0;
     for (int k = 1; k < count; ++k) {
-      if (used + iov[k].iov_len > t_payload) {
+      if (used + iov[k].iov_len > e->iov[1].iov_len) {
         auto* o = reinterpret_cast<fuse_out_header*>(e->header->in_out);
         o->error = -EIO;
         used = 0;
@@ -253,7 +252,6 @@ void RingTransport::handle(Queue& q, Entry& e) {
     buf.mem = q.request.data();
     buf.size = len;
     t_entry = &e;
-    t_payload = payload_;
     fuse_session_process_buf(se_, &buf);
     t_entry = nullptr;
     requests_.fetch_add(1, std::memory_order_relaxed);
